@@ -12,8 +12,12 @@
 //! - [`mel`], [`logmel`]: filter banks and the per-frame log-mel computation.
 //! - [`stream`]: the streaming front end (plugin worker and offline alike).
 //! - [`offline`]: the same over a whole file.
+//! - [`dataset`]: tracks with a popularity target, importers (SpotGenTrack, manifest), splits.
+//! - [`corpus`]: a generated corpus of synthetic songs with a known popularity formula.
 
 pub mod config;
+pub mod corpus;
+pub mod dataset;
 pub mod decode;
 pub mod error;
 pub mod framer;
