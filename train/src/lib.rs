@@ -1,0 +1,20 @@
+//! Training and evaluation of Chorder's popularity models.
+//!
+//! - [`data`]: the data set (per song: window embeddings `[T, D]`, features `[F]`, target
+//!   in \[0, 1\]) and padded batches.
+//! - [`loss`]: plain and target-weighted MSE.
+//! - [`optim`]: Adam/AdamW with a saveable state.
+//! - [`config`]: run configurations (JSON) with the study's defaults.
+//! - [`checkpoint`]: atomic per-epoch checkpoints for exact resume.
+//! - [`trainer`]: the staged training of the study's model and of HitMusicNet.
+//! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
+//! - [`synth`]: a synthetic data set with a known answer.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod loss;
+pub mod metrics;
+pub mod optim;
+pub mod synth;
+pub mod trainer;

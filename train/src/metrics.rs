@@ -1,0 +1,197 @@
+//! Evaluation metrics: the one module every report, test and command uses.
+//!
+//! Predictions and targets come in on the 0–1 scale (popularity / 100); the metrics are
+//! reported on the **0–100** scale, as in the study's tables (MAE in popularity points,
+//! MSE in points², R² unit-free). Bands for the error breakdown are on the 0–1 target:
+//! `< 0.2`, `0.2–0.4`, `0.4–0.6`, `≥ 0.6` (the study found HitMusicNet better below 0.2 and
+//! above 0.6).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// MAE / MSE / R² of one model on one set, on the 0–100 scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Number of songs.
+    pub n: usize,
+    /// Mean absolute error, popularity points.
+    pub mae: f64,
+    /// Mean squared error, points².
+    pub mse: f64,
+    /// Coefficient of determination `1 − SS_res / SS_tot` (negative when worse than the
+    /// targets' own mean).
+    pub r2: f64,
+}
+
+/// Metrics of `pred` against `truth` (both 0–1, same length), on the 0–100 scale.
+pub fn metrics(pred: &[f32], truth: &[f32]) -> Metrics {
+    assert_eq!(pred.len(), truth.len(), "prediction and truth lengths differ");
+    let n = truth.len();
+    if n == 0 {
+        return Metrics { n, mae: f64::NAN, mse: f64::NAN, r2: f64::NAN };
+    }
+    let nf = n as f64;
+    let mean = truth.iter().map(|&y| y as f64 * 100.0).sum::<f64>() / nf;
+    let (mut abs, mut sq, mut tot) = (0.0, 0.0, 0.0);
+    for (&p, &y) in pred.iter().zip(truth) {
+        let (p, y) = (p as f64 * 100.0, y as f64 * 100.0);
+        abs += (p - y).abs();
+        sq += (p - y).powi(2);
+        tot += (y - mean).powi(2);
+    }
+    let r2 = if tot > 0.0 { 1.0 - sq / tot } else { f64::NAN };
+    Metrics { n, mae: abs / nf, mse: sq / nf, r2 }
+}
+
+/// The study's random baseline: `n` draws from `N(mean, sd)` (0–1 scale; the study used
+/// μ = 40.02, σ = 16.79 points, i.e. the targets' statistics), seeded. Not clipped.
+pub fn random_baseline(mean: f64, sd: f64, n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            // Box–Muller.
+            let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+            let u2: f64 = rng.random();
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            (mean + sd * z) as f32
+        })
+        .collect()
+}
+
+/// Per-song comparison of model A against model B.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WinRate {
+    /// Songs where A's absolute error is smaller.
+    pub wins: usize,
+    /// Songs where B's is smaller.
+    pub losses: usize,
+    /// Equal errors.
+    pub ties: usize,
+    /// `wins / n` (the study: 919 / 1500 = 61.2 % against HitMusicNet).
+    pub rate: f64,
+}
+
+/// How often `pred_a` is closer to `truth` than `pred_b`, song by song.
+pub fn win_rate(pred_a: &[f32], pred_b: &[f32], truth: &[f32]) -> WinRate {
+    assert!(pred_a.len() == truth.len() && pred_b.len() == truth.len(), "lengths differ");
+    let (mut wins, mut losses, mut ties) = (0, 0, 0);
+    for ((&a, &b), &y) in pred_a.iter().zip(pred_b).zip(truth) {
+        let (ea, eb) = ((a - y).abs(), (b - y).abs());
+        match ea.partial_cmp(&eb) {
+            Some(std::cmp::Ordering::Less) => wins += 1,
+            Some(std::cmp::Ordering::Greater) => losses += 1,
+            _ => ties += 1,
+        }
+    }
+    let n = truth.len().max(1) as f64;
+    WinRate { wins, losses, ties, rate: wins as f64 / n }
+}
+
+/// Errors of the songs whose target lies in `[lo, hi)` (0–1 scale), on the 0–100 scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BandError {
+    /// Lower bound (inclusive), 0–1.
+    pub lo: f64,
+    /// Upper bound (exclusive; the last band includes 1.0), 0–1.
+    pub hi: f64,
+    /// Songs in the band.
+    pub n: usize,
+    /// Mean absolute error, points (NaN when empty).
+    pub mae: f64,
+    /// Mean signed error `pred − truth`, points (negative = under-predicts).
+    pub bias: f64,
+}
+
+/// Band edges on the 0–1 target scale.
+pub const BANDS: [(f64, f64); 4] = [(0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 1.0)];
+
+/// Error by target band ([`BANDS`]).
+pub fn error_by_band(pred: &[f32], truth: &[f32]) -> Vec<BandError> {
+    assert_eq!(pred.len(), truth.len(), "lengths differ");
+    BANDS
+        .iter()
+        .enumerate()
+        .map(|(i, &(lo, hi))| {
+            let last = i + 1 == BANDS.len();
+            let in_band = |y: f64| (y >= lo || i == 0) && (y < hi || last);
+            let (mut n, mut abs, mut signed) = (0usize, 0.0, 0.0);
+            for (&p, &y) in pred.iter().zip(truth) {
+                if in_band(y as f64) {
+                    n += 1;
+                    let e = (p as f64 - y as f64) * 100.0;
+                    abs += e.abs();
+                    signed += e;
+                }
+            }
+            let nf = if n == 0 { f64::NAN } else { n as f64 };
+            BandError { lo, hi, n, mae: abs / nf, bias: signed / nf }
+        })
+        .collect()
+}
+
+/// Everything we report about one model on one test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// Model name (`"chorder"`, `"hitmusicnet"`, `"random"`).
+    pub name: String,
+    /// Overall metrics.
+    pub metrics: Metrics,
+    /// Errors per target band.
+    pub bands: Vec<BandError>,
+}
+
+impl ModelReport {
+    /// Computes the report of `pred` against `truth`.
+    pub fn new(name: &str, pred: &[f32], truth: &[f32]) -> Self {
+        Self { name: name.to_string(), metrics: metrics(pred, truth), bands: error_by_band(pred, truth) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_on_known_values() {
+        let truth = [0.1f32, 0.3, 0.5, 0.7];
+        let m = metrics(&truth, &truth);
+        assert_eq!((m.mae, m.mse, m.r2), (0.0, 0.0, 1.0));
+        let pred = [0.2f32, 0.3, 0.4, 0.7];
+        let m = metrics(&pred, &truth);
+        assert!((m.mae - 5.0).abs() < 1e-4, "{m:?}"); // (10 + 0 + 10 + 0) / 4 points
+        assert!((m.mse - 50.0).abs() < 1e-2);
+        // SS_tot = 30² + 10² + 10² + 30² = 2000 points²; SS_res = 200 → R² = 0.9.
+        assert!((m.r2 - 0.9).abs() < 1e-5);
+        // Predicting the mean gives R² = 0.
+        let m0 = metrics(&[0.4; 4], &truth);
+        assert!(m0.r2.abs() < 1e-6);
+    }
+
+    #[test]
+    fn random_baseline_statistics_and_negative_r2() {
+        let b = random_baseline(0.40, 0.168, 20_000, 1);
+        let (mean, sd) = crate::data::mean_sd(b.iter().map(|&x| x as f64));
+        assert!((mean - 0.40).abs() < 0.005 && (sd - 0.168).abs() < 0.005, "{mean} {sd}");
+        assert_eq!(b, random_baseline(0.40, 0.168, 20_000, 1));
+        // Against independent targets of the same distribution, R² ≈ −1.
+        let truth: Vec<f32> = random_baseline(0.40, 0.168, 20_000, 2);
+        let r2 = metrics(&b, &truth).r2;
+        assert!((r2 + 1.0).abs() < 0.1, "{r2}");
+    }
+
+    #[test]
+    fn win_rate_and_bands() {
+        let truth = [0.1f32, 0.3, 0.5, 0.9, 0.2];
+        let a = [0.1f32, 0.35, 0.5, 0.5, 0.3];
+        let b = [0.2f32, 0.3, 0.5, 0.8, 0.5];
+        let w = win_rate(&a, &b, &truth);
+        assert_eq!((w.wins, w.losses, w.ties), (2, 2, 1));
+        assert!((w.rate - 0.4).abs() < 1e-12);
+        let bands = error_by_band(&a, &truth);
+        assert_eq!(bands.iter().map(|b| b.n).collect::<Vec<_>>(), vec![1, 2, 1, 1]);
+        assert!(bands[0].mae.abs() < 1e-4);
+        assert!((bands[1].mae - 7.5).abs() < 1e-3, "{:?}", bands[1]); // (5 + 10) / 2
+        assert!((bands[3].bias + 40.0).abs() < 1e-3); // 0.5 vs 0.9
+    }
+}

@@ -1,0 +1,136 @@
+//! End-to-end training on the synthetic data set (`chorder_train::synth`): the study's model
+//! must explain the target (R² ≥ 0.9 on held-out songs) and rank above HitMusicNet, which
+//! sees only the features, and above the random baseline; and a run stopped after k epochs
+//! and resumed must end exactly where an uninterrupted run ends.
+
+use chorder_models::hitmusicnet::HitMusicNetConfig;
+use chorder_models::regressor::{PopularityModelConfig, RegressorConfig};
+use chorder_models::seq_autoencoder::SeqAutoencoderConfig;
+use chorder_models::feature_autoencoder::FeatureAutoencoderConfig;
+use chorder_train::config::{HmnRunConfig, Monitor, RunConfig, StageConfig};
+use chorder_train::data::Dataset;
+use chorder_train::metrics::{metrics, random_baseline, win_rate, ModelReport};
+use chorder_train::optim::AdamParams;
+use chorder_train::synth::{synthetic, SynthConfig};
+use chorder_train::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
+use std::time::Instant;
+
+fn data() -> (Dataset, Dataset, Dataset) {
+    let all = synthetic(&SynthConfig { n: 1600, seed: 11, ..Default::default() });
+    let (train, rest) = all.split_at(1000);
+    let (val, test) = rest.split_at(200);
+    (train, val, test)
+}
+
+fn stage(epochs: usize, batch: usize, lr: f64, patience: usize) -> StageConfig {
+    StageConfig {
+        epochs,
+        batch_size: batch,
+        optimizer: AdamParams { lr, ..Default::default() },
+        patience: Some(patience),
+        min_delta: 0.0,
+        monitor: Monitor::ValLoss,
+    }
+}
+
+fn study_config(d: &Dataset) -> RunConfig {
+    RunConfig {
+        seed: 1,
+        model: PopularityModelConfig {
+            seq: SeqAutoencoderConfig { emb_dim: d.emb_dim, lstm_dims: vec![24], linear_dims: vec![24], code_dim: 20 },
+            features: FeatureAutoencoderConfig { input_dim: d.feat_dim, hidden_dims: vec![32], code_dim: 20 },
+            head: RegressorConfig::default(),
+        },
+        seq_autoencoder: stage(40, 50, 3e-3, 5),
+        feature_autoencoder: stage(60, 50, 3e-3, 5),
+        regressor: stage(200, 50, 1e-3, 20),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn study_model_beats_hitmusicnet_beats_random() {
+    let (train, val, test) = data();
+    let truth = test.targets();
+
+    let t0 = Instant::now();
+    let mut control = Control { verbose: std::env::var_os("CHORDER_VERBOSE").is_some(), ..Default::default() };
+    let study = train_study(&study_config(&train), &train, &val, None, &mut control).unwrap().expect("not interrupted");
+    let study_secs = t0.elapsed().as_secs_f64();
+    let p_study = predict_study(&study.model, &test).unwrap();
+
+    let t1 = Instant::now();
+    let hmn_cfg = HmnRunConfig { seed: 1, model: HitMusicNetConfig::for_input(train.feat_dim), ..Default::default() };
+    let hmn = train_hitmusicnet(&hmn_cfg, &train, &val, None, &mut Control::default()).unwrap().expect("not interrupted");
+    let hmn_secs = t1.elapsed().as_secs_f64();
+    let p_hmn = predict_hmn(&hmn.model, &test).unwrap();
+
+    let (mean, sd) = train.target_mean_sd();
+    let p_rand = random_baseline(mean, sd, test.len(), 5);
+
+    let reports = [ModelReport::new("chorder", &p_study, &truth), ModelReport::new("hitmusicnet", &p_hmn, &truth), ModelReport::new("random", &p_rand, &truth)];
+    for r in &reports {
+        eprintln!("{:<12} MAE {:6.2}  MSE {:7.2}  R² {:6.3}", r.name, r.metrics.mae, r.metrics.mse, r.metrics.r2);
+    }
+    for s in &study.stages {
+        let per_epoch = s.history.iter().map(|e| e.seconds).sum::<f64>() / s.history.len().max(1) as f64;
+        eprintln!("stage {:<20} {:3} epochs (best {:3}, early stop {}), {:.3} s/epoch", s.name, s.epochs_done, s.best_epoch, s.stopped_early, per_epoch);
+    }
+    let w = win_rate(&p_study, &p_hmn, &truth);
+    eprintln!("study {study_secs:.1} s, hitmusicnet {hmn_secs:.1} s; study beats HMN on {} / {} songs", w.wins, truth.len());
+
+    let (r_study, r_hmn, r_rand) = (metrics(&p_study, &truth).r2, metrics(&p_hmn, &truth).r2, metrics(&p_rand, &truth).r2);
+    assert!(r_study >= 0.9, "study R² {r_study}");
+    assert!(r_hmn < r_study && r_hmn > 0.2, "HitMusicNet R² {r_hmn} vs study {r_study}");
+    assert!(r_rand < 0.0 && r_rand < r_hmn, "random R² {r_rand}");
+    assert!(w.rate > 0.5, "win rate {}", w.rate);
+    assert!(p_study.iter().all(|p| (0.0..=1.0).contains(p)));
+}
+
+#[test]
+fn resumed_run_ends_like_an_uninterrupted_one() {
+    let all = synthetic(&SynthConfig { n: 300, seed: 3, ..Default::default() });
+    let (train, rest) = all.split_at(200);
+    let (val, test) = rest.split_at(50);
+    let mut cfg = study_config(&train);
+    cfg.seq_autoencoder = stage(3, 64, 3e-3, 10);
+    cfg.feature_autoencoder = stage(3, 64, 3e-3, 10);
+    cfg.regressor = stage(4, 64, 1e-3, 10);
+    cfg.regressor.optimizer.weight_decay = 1e-4;
+    cfg.model.head.dropout = 0.1; // exercise the dropout RNG across the resume
+
+    let dir_a = tempfile::tempdir().unwrap();
+    let full = train_study(&cfg, &train, &val, Some(dir_a.path()), &mut Control::default()).unwrap().unwrap();
+    let p_full = predict_study(&full.model, &test).unwrap();
+    // Re-running a finished run loads it and changes nothing.
+    let again = train_study(&cfg, &train, &val, Some(dir_a.path()), &mut Control::default()).unwrap().unwrap();
+    assert_eq!(predict_study(&again.model, &test).unwrap(), p_full);
+
+    // Stopped mid stage 1a, then mid stage 2, then finished: three calls, same result.
+    let dir_b = tempfile::tempdir().unwrap();
+    for k in [2, 6] {
+        let mut c = Control { stop_after_epochs: Some(k), ..Default::default() };
+        assert!(train_study(&cfg, &train, &val, Some(dir_b.path()), &mut c).unwrap().is_none(), "stopped after {k}");
+        assert_eq!(c.epochs_run, k);
+        assert!(dir_b.path().join("checkpoint.safetensors").exists());
+    }
+    let resumed = train_study(&cfg, &train, &val, Some(dir_b.path()), &mut Control::default()).unwrap().unwrap();
+    let p_resumed = predict_study(&resumed.model, &test).unwrap();
+    assert_eq!(p_resumed, p_full, "resumed run differs");
+    assert_eq!(resumed.stages, full.stages.iter().map(|s| {
+        // Timings differ between runs; everything else must match.
+        let mut s = s.clone();
+        for (e, r) in s.history.iter_mut().zip(&resumed.stages.iter().find(|r| r.name == s.name).unwrap().history) {
+            e.seconds = r.seconds;
+        }
+        s
+    }).collect::<Vec<_>>());
+
+    // A different seed gives a different model (the comparison above can fail).
+    let mut other = cfg.clone();
+    other.seed = 2;
+    let o = train_study(&other, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    assert_ne!(predict_study(&o.model, &test).unwrap(), p_full);
+    // And a checkpoint of another config is refused.
+    assert!(train_study(&other, &train, &val, Some(dir_b.path()), &mut Control::default()).is_err());
+}
