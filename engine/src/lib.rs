@@ -20,6 +20,7 @@ pub mod corpus;
 pub mod dataset;
 pub mod decode;
 pub mod error;
+pub mod features;
 pub mod framer;
 pub mod logmel;
 pub mod mel;
