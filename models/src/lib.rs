@@ -1,5 +1,11 @@
-//! Chorder's networks and model bundles (skeleton: the embedding models, autoencoders and
-//! regressors land here; see issues on embeddings and training).
+//! Chorder's networks and model bundles.
+//!
+//! - [`tf_checkpoint`]: reads TensorFlow tensor bundles (for importing pretrained weights).
+//! - [`bundle`]: the one model-bundle format (safetensors + `chorder` metadata) and its
+//!   content-addressed in-process cache.
+//! - [`musicnn`]: the musicnn embedding/tagging network (candle, CPU).
+
+pub mod tf_checkpoint;
 
 // Popularity networks (issue 6): layers, autoencoders, regressors, baseline.
 pub mod feature_autoencoder;
@@ -9,3 +15,5 @@ pub mod lstm;
 pub mod mlp;
 pub mod regressor;
 pub mod seq_autoencoder;
+pub mod bundle;
+pub mod musicnn;
