@@ -57,11 +57,12 @@ impl CsvFile {
 
     /// Like [`CsvFile::column`], but a missing column is an error naming `names[0]`.
     pub fn require(&self, path: &Path, names: &[&str]) -> Result<usize, DatasetError> {
-        self.column(names).ok_or_else(|| DatasetError::MissingColumns {
-            path: path.to_path_buf(),
-            missing: vec![names.join(" or ")],
-            header: self.header.clone(),
-        })
+        self.column(names)
+            .ok_or_else(|| DatasetError::MissingColumns {
+                path: path.to_path_buf(),
+                missing: vec![names.join(" or ")],
+                header: self.header.clone(),
+            })
     }
 
     /// Reads the next data row: `Ok(Some(Ok((line, record))))`, or `Ok(Some(Err(skip)))` for a
@@ -78,18 +79,16 @@ impl CsvFile {
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
                 match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
-                        Ok(Some(Err(Skip {
-                            file: self.name.clone(),
-                            line,
-                            id: None,
-                            reason: SkipReason::MalformedRow {
-                                detail: format!(
-                                    "{len} fields where the header has {expected_len}"
-                                ),
-                            },
-                        })))
-                    }
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => Ok(Some(Err(Skip {
+                        file: self.name.clone(),
+                        line,
+                        id: None,
+                        reason: SkipReason::MalformedRow {
+                            detail: format!("{len} fields where the header has {expected_len}"),
+                        },
+                    }))),
                     csv::ErrorKind::Utf8 { .. } => Ok(Some(Err(Skip {
                         file: self.name.clone(),
                         line,

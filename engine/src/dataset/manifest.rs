@@ -72,14 +72,19 @@ pub fn import_manifest(
         };
         let checked = (|| {
             if written.is_empty() {
-                return Err(SkipReason::MalformedRow { detail: "empty path".into() });
+                return Err(SkipReason::MalformedRow {
+                    detail: "empty path".into(),
+                });
             }
             if id.is_empty() {
-                return Err(SkipReason::MalformedRow { detail: "empty id".into() });
+                return Err(SkipReason::MalformedRow {
+                    detail: "empty id".into(),
+                });
             }
-            let popularity = parse_popularity(&record[pop_col]).ok_or_else(|| {
-                SkipReason::BadPopularity { value: record[pop_col].to_string() }
-            })?;
+            let popularity =
+                parse_popularity(&record[pop_col]).ok_or_else(|| SkipReason::BadPopularity {
+                    value: record[pop_col].to_string(),
+                })?;
             if let Some(&first_line) = kept_lines.get(&id) {
                 return Err(SkipReason::DuplicateId { first_line });
             }

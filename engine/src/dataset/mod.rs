@@ -22,8 +22,8 @@ mod features;
 mod manifest;
 mod pylist;
 mod report;
-mod spotgentrack;
 mod split;
+mod spotgentrack;
 mod store;
 
 pub use error::DatasetError;
@@ -31,11 +31,11 @@ pub use features::{low_level_feature_names, LOW_LEVEL_FEATURE_COUNT};
 pub use manifest::{import_manifest, ManifestOptions};
 pub use pylist::parse_python_list;
 pub use report::{ImportReport, Skip, SkipReason};
+pub use split::{assign_split, Split, SplitConfig};
 pub use spotgentrack::{
     find_audio_files, import_spotgentrack, FeatureSource, SpotGenTrackOptions, AUDIO_EXTENSIONS,
     FEATURES_CSV, TRACKS_CSV,
 };
-pub use split::{assign_split, Split, SplitConfig};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -122,7 +122,12 @@ impl Dataset {
     /// A track's feature row as `name → value` (empty when it has none).
     pub fn feature_map(&self, track: &Track) -> BTreeMap<String, f32> {
         match &track.low_level {
-            Some(row) => self.feature_names.iter().cloned().zip(row.iter().copied()).collect(),
+            Some(row) => self
+                .feature_names
+                .iter()
+                .cloned()
+                .zip(row.iter().copied())
+                .collect(),
             None => BTreeMap::new(),
         }
     }

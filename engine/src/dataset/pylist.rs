@@ -77,7 +77,10 @@ mod tests {
             parse_python_list(r#"["it's", 'x\'y', 'c,d']"#).unwrap(),
             vec!["it's".to_string(), "x'y".to_string(), "c,d".to_string()]
         );
-        assert_eq!(parse_python_list(" ['a',] ").unwrap(), vec!["a".to_string()]);
+        assert_eq!(
+            parse_python_list(" ['a',] ").unwrap(),
+            vec!["a".to_string()]
+        );
     }
 
     #[test]

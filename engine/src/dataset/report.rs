@@ -54,7 +54,10 @@ impl fmt::Display for SkipReason {
                 write!(f, "malformed feature row: {detail}")
             }
             SkipReason::DuplicateFeatureRow { first_line } => {
-                write!(f, "duplicated feature row (first seen on line {first_line})")
+                write!(
+                    f,
+                    "duplicated feature row (first seen on line {first_line})"
+                )
             }
         }
     }
@@ -111,7 +114,10 @@ impl ImportReport {
 
     /// Number of skipped track rows with this label (see [`SkipReason::label`]).
     pub fn skipped(&self, label: &str) -> usize {
-        self.skips.iter().filter(|s| s.reason.label() == label).count()
+        self.skips
+            .iter()
+            .filter(|s| s.reason.label() == label)
+            .count()
     }
 
     /// Writes every skip (track rows, then feature rows) as CSV:
@@ -146,8 +152,16 @@ impl fmt::Display for ImportReport {
             writeln!(f, "    {:<42} {:>9}", label, n)?;
         }
         if self.feature_rows_read > 0 || !self.feature_skips.is_empty() {
-            writeln!(f, "  {:<44} {:>9}", "feature rows read", self.feature_rows_read)?;
-            writeln!(f, "  {:<44} {:>9}", "feature rows used", self.feature_rows_used)?;
+            writeln!(
+                f,
+                "  {:<44} {:>9}",
+                "feature rows read", self.feature_rows_read
+            )?;
+            writeln!(
+                f,
+                "  {:<44} {:>9}",
+                "feature rows used", self.feature_rows_used
+            )?;
             let mut m: BTreeMap<&str, usize> = BTreeMap::new();
             for s in &self.feature_skips {
                 *m.entry(s.reason.label()).or_insert(0) += 1;

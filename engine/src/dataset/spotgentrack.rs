@@ -28,7 +28,9 @@ pub const TRACKS_CSV: &str = "Data Sources/spotify_tracks.csv";
 pub const FEATURES_CSV: &str = "Features Extracted/low_level_audio_features.csv";
 /// File extensions (lower case) recognised as audio in the preview folder; all decodable by
 /// [`crate::decode`].
-pub const AUDIO_EXTENSIONS: &[&str] = &["mp3", "wav", "wave", "flac", "ogg", "oga", "m4a", "mp4", "aac"];
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "mp3", "wav", "wave", "flac", "ogg", "oga", "m4a", "mp4", "aac",
+];
 
 /// Where the low-level feature rows come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,7 +99,10 @@ pub fn find_audio_files(
     let mut warnings = Vec::new();
     for path in files {
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            warnings.push(format!("{}: file name is not UTF-8, ignored", path.display()));
+            warnings.push(format!(
+                "{}: file name is not UTF-8, ignored",
+                path.display()
+            ));
             continue;
         };
         let mut keys = vec![stem.to_string()];
@@ -146,7 +151,10 @@ fn read_features(path: &Path, report: &mut ImportReport) -> Result<FeatureRows, 
         .iter()
         .enumerate()
         .filter(|(i, h)| {
-            *i != id_col && !cols.contains(i) && !h.is_empty() && !h.starts_with("Unnamed")
+            *i != id_col
+                && !cols.contains(i)
+                && !h.is_empty()
+                && !h.starts_with("Unnamed")
                 && h.as_str() != "index"
         })
         .map(|(_, h)| h.as_str())
@@ -193,7 +201,10 @@ fn read_features(path: &Path, report: &mut ImportReport) -> Result<FeatureRows, 
             match record[c].trim().parse::<f32>() {
                 Ok(v) if v.is_finite() => values.push(v),
                 _ => {
-                    bad = Some(format!("{} = {:?} is not a finite number", names[k], &record[c]));
+                    bad = Some(format!(
+                        "{} = {:?} is not a finite number",
+                        names[k], &record[c]
+                    ));
                     break;
                 }
             }
@@ -206,9 +217,10 @@ fn read_features(path: &Path, report: &mut ImportReport) -> Result<FeatureRows, 
         }
         if let Some((first_line, _)) = rows.get(&id) {
             let first_line = *first_line;
-            report
-                .feature_skips
-                .push(skip(Some(id), SkipReason::DuplicateFeatureRow { first_line }));
+            report.feature_skips.push(skip(
+                Some(id),
+                SkipReason::DuplicateFeatureRow { first_line },
+            ));
             continue;
         }
         rows.insert(id, (line, values));
@@ -273,7 +285,9 @@ pub fn import_spotgentrack(
         let id = record[id_col].trim().to_string();
         let checked = (|| {
             if id.is_empty() {
-                return Err(SkipReason::MalformedRow { detail: "empty id".into() });
+                return Err(SkipReason::MalformedRow {
+                    detail: "empty id".into(),
+                });
             }
             let mut extra = BTreeMap::new();
             if let Some(c) = artists_col {
@@ -282,9 +296,10 @@ pub fn import_spotgentrack(
                 })?;
                 extra.insert("artists_id".to_string(), list.join(";"));
             }
-            let popularity = parse_popularity(&record[pop_col]).ok_or_else(|| {
-                SkipReason::BadPopularity { value: record[pop_col].to_string() }
-            })?;
+            let popularity =
+                parse_popularity(&record[pop_col]).ok_or_else(|| SkipReason::BadPopularity {
+                    value: record[pop_col].to_string(),
+                })?;
             if let Some(&first_line) = kept_lines.get(&id) {
                 return Err(SkipReason::DuplicateId { first_line });
             }

@@ -81,12 +81,13 @@ impl Dataset {
             path: path.to_path_buf(),
             source,
         })?;
-        let stored: Stored = serde_json::from_reader(std::io::BufReader::new(file)).map_err(
-            |source| DatasetError::Json {
-                path: path.to_path_buf(),
-                source,
-            },
-        )?;
+        let stored: Stored =
+            serde_json::from_reader(std::io::BufReader::new(file)).map_err(|source| {
+                DatasetError::Json {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         if stored.format != FORMAT || stored.version != VERSION {
             return Err(DatasetError::Invalid {
                 detail: format!(
