@@ -1,1 +1,37 @@
-fn main() {}
+//! `cargo xtask <command>`: the Chorder command line. Each command lives in its own module.
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod logmel;
+mod test;
+
+/// Chorder: estimate how popular a piece of music is likely to be, from its audio alone.
+#[derive(Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Logmel(logmel::Args),
+    /// Run the whole test suite, as CI does.
+    Test(test::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Logmel(args) => logmel::run(args),
+        Command::Test(args) => test::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
