@@ -43,6 +43,9 @@ pub struct StageProgress {
     pub epochs_done: usize,
     /// Best monitored value so far.
     pub best: f64,
+    /// `best.to_bits()`: JSON floats need not round-trip to the last bit, and a resumed run
+    /// must compare against exactly the same value.
+    pub best_bits: u64,
     /// Epoch of `best`.
     pub best_epoch: usize,
     /// Epochs since the last improvement.

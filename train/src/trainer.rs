@@ -187,6 +187,7 @@ impl Run<'_> {
             name: name.to_string(),
             epochs_done: 0,
             best: f64::INFINITY,
+            best_bits: f64::INFINITY.to_bits(),
             best_epoch: 0,
             bad_epochs: 0,
             stopped_early: false,
@@ -200,6 +201,7 @@ impl Run<'_> {
                 *t = tensors.get(&format!("best.{n}")).ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks best.{n}")))?.clone();
             }
             st = cur;
+            st.best = f64::from_bits(st.best_bits);
         }
         let seed = self.progress.seed;
         while st.epochs_done < cfg.epochs && !st.stopped_early {
@@ -224,6 +226,7 @@ impl Run<'_> {
             };
             if monitored < st.best - cfg.min_delta {
                 st.best = monitored;
+                st.best_bits = monitored.to_bits();
                 st.best_epoch = epoch;
                 st.bad_epochs = 0;
                 for (n, v) in &vars {
