@@ -80,8 +80,10 @@ impl LogMelFrame {
             .expect("buffer sizes come from the plan");
         match self.cfg.spectrum {
             Spectrum::Magnitude => {
+                // sqrt(re² + im²) rather than `norm()`, whose overflow-safe `hypot` is several
+                // times slower; squares of audio FFT values cannot overflow f32.
                 for (s, c) in self.spectrum.iter_mut().zip(&self.fft_out) {
-                    *s = c.norm();
+                    *s = c.norm_sqr().sqrt();
                 }
             }
             Spectrum::Power => {
