@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod gen_corpus;
+mod import;
 mod logmel;
 mod test;
 
@@ -16,6 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    GenCorpus(gen_corpus::Args),
+    Import(import::Args),
     Logmel(logmel::Args),
     /// Run the whole test suite, as CI does.
     Test(test::Args),
@@ -24,6 +28,8 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::GenCorpus(args) => gen_corpus::run(args),
+        Command::Import(args) => import::run(args),
         Command::Logmel(args) => logmel::run(args),
         Command::Test(args) => test::run(args),
     };
