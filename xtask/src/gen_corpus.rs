@@ -63,7 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     specs.par_iter().try_for_each(|spec| {
         let samples = corpus::render(spec, &options);
-        corpus::write_wav(&corpus::audio_path(out, spec), &samples, options.sample_rate)?;
+        corpus::write_wav(
+            &corpus::audio_path(out, spec),
+            &samples,
+            options.sample_rate,
+        )?;
         bar.inc(1);
         Ok::<_, corpus::CorpusError>(())
     })?;
@@ -72,9 +76,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let n = specs.len() as f64;
     let mean = specs.iter().map(|s| s.popularity).sum::<f64>() / n;
-    let sd = (specs.iter().map(|s| (s.popularity - mean).powi(2)).sum::<f64>() / n).sqrt();
-    let min = specs.iter().map(|s| s.popularity).fold(f64::INFINITY, f64::min);
-    let max = specs.iter().map(|s| s.popularity).fold(f64::NEG_INFINITY, f64::max);
+    let sd = (specs
+        .iter()
+        .map(|s| (s.popularity - mean).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
+    let min = specs
+        .iter()
+        .map(|s| s.popularity)
+        .fold(f64::INFINITY, f64::min);
+    let max = specs
+        .iter()
+        .map(|s| s.popularity)
+        .fold(f64::NEG_INFINITY, f64::max);
     println!(
         "{} songs x {} s at {} Hz, seed {} -> {}",
         specs.len(),
@@ -86,7 +101,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("popularity: mean {mean:.1}, sd {sd:.1}, min {min}, max {max}");
     println!("  audio:        {}", audio.display());
     println!("  manifest:     {}", out.join("manifest.csv").display());
-    println!("  spotgentrack: {}", corpus::spotgentrack_dir(out).display());
+    println!(
+        "  spotgentrack: {}",
+        corpus::spotgentrack_dir(out).display()
+    );
     println!(
         "next: cargo xtask import manifest {} --out {}",
         out.join("manifest.csv").display(),

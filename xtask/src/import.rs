@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chorder_engine::dataset::{
-    import_manifest, import_spotgentrack, Dataset, FeatureSource, ImportReport,
-    ManifestOptions, SplitConfig, SpotGenTrackOptions,
+    import_manifest, import_spotgentrack, Dataset, FeatureSource, ImportReport, ManifestOptions,
+    SplitConfig, SpotGenTrackOptions,
 };
 
 /// Import a dataset and write it as dataset.json with a fixed, seeded split.
@@ -64,7 +64,9 @@ fn write_outputs(dataset: &Dataset, report: &ImportReport, out: &Path) -> anyhow
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     if !report.skips.is_empty() || !report.feature_skips.is_empty() {
-        let stem = out.file_stem().map_or("dataset".into(), |s| s.to_string_lossy());
+        let stem = out
+            .file_stem()
+            .map_or("dataset".into(), |s| s.to_string_lossy());
         let skips = out.with_file_name(format!("{stem}.skips.csv"));
         let file = std::fs::File::create(&skips)
             .with_context(|| format!("creating {}", skips.display()))?;
