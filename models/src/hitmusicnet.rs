@@ -18,12 +18,16 @@
 //! Weight names: `input_norm.{shift,scale}`, `ae.enc.{i}.*`, `ae.dec.{i}.*`,
 //! `code_norm.{shift,scale}`, `head.{i}.*`.
 
+use crate::bundle::{BundleError, ModelBundle};
 use crate::feature_autoencoder::Normalizer;
 use crate::mlp::{Activation, Mlp, MlpConfig};
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+
+/// `model_kind` of a bundle holding a [`HitMusicNet`].
+pub const HITMUSICNET_KIND: &str = "hitmusicnet";
 
 /// Sizes of HitMusicNet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +119,14 @@ impl HitMusicNet {
             )?,
             cfg,
         })
+    }
+
+    /// Loads a `hitmusicnet` bundle ([`HITMUSICNET_KIND`]).
+    pub fn from_bundle(bundle: &ModelBundle) -> std::result::Result<Self, BundleError> {
+        bundle.expect_kind(HITMUSICNET_KIND)?;
+        let cfg: HitMusicNetConfig = serde_json::from_value(bundle.meta().model_config.clone())
+            .map_err(|e| BundleError::BadMetadata(format!("model_config of a {HITMUSICNET_KIND} bundle: {e}")))?;
+        Ok(Self::load(cfg, bundle.var_builder())?)
     }
 
     /// The configuration it was built from.

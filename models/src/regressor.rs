@@ -15,6 +15,7 @@
 //! plugin streams windows through [`PopularityModel::step`] and calls
 //! [`PopularityModel::predict_from_codes`].
 
+use crate::bundle::{BundleError, ModelBundle};
 use crate::feature_autoencoder::{FeatureAutoencoder, FeatureAutoencoderConfig};
 use crate::mlp::{Activation, Mlp, MlpConfig};
 use crate::seq_autoencoder::{SeqAutoencoder, SeqAutoencoderConfig, SeqEncoderState};
@@ -88,6 +89,9 @@ impl Regressor {
     }
 }
 
+/// `model_kind` of a bundle holding a [`PopularityModel`].
+pub const POPULARITY_KIND: &str = "chorder_popularity";
+
 /// The full study model's configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -126,6 +130,15 @@ impl PopularityModel {
             head: Regressor::load(&cfg.head, vb.pp("head"))?,
             cfg,
         })
+    }
+
+    /// Loads a `chorder_popularity` bundle ([`POPULARITY_KIND`]): the config comes from the
+    /// bundle's `model_config`, the weights from its tensors.
+    pub fn from_bundle(bundle: &ModelBundle) -> std::result::Result<Self, BundleError> {
+        bundle.expect_kind(POPULARITY_KIND)?;
+        let cfg: PopularityModelConfig = serde_json::from_value(bundle.meta().model_config.clone())
+            .map_err(|e| BundleError::BadMetadata(format!("model_config of a {POPULARITY_KIND} bundle: {e}")))?;
+        Ok(Self::load(cfg, bundle.var_builder())?)
     }
 
     /// The configuration it was built from.

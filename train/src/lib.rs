@@ -7,12 +7,16 @@
 //! - [`config`]: run configurations (JSON) with the study's defaults.
 //! - [`checkpoint`]: atomic per-epoch checkpoints for exact resume.
 //! - [`trainer`]: the staged training of the study's model and of HitMusicNet.
+//! - [`export`]: trained models as Chorder model bundles.
 //! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
 //! - [`synth`]: a synthetic data set with a known answer.
+
+#![warn(missing_docs)]
 
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod export;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

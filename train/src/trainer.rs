@@ -129,10 +129,13 @@ struct Run<'a> {
     control: &'a mut Control,
 }
 
+/// Loss of one mini-batch (indices into the training set), given the epoch's RNG.
+type BatchLossFn<'f> = dyn FnMut(&[usize], &mut dyn RngCore) -> Result<Tensor> + 'f;
+
 /// What a stage's closures compute.
 struct StageFns<'f> {
-    /// Loss of one mini-batch (indices into the training set), with the epoch's RNG.
-    batch_loss: &'f mut dyn FnMut(&[usize], &mut dyn RngCore) -> Result<Tensor>,
+    /// Loss of one mini-batch.
+    batch_loss: &'f mut BatchLossFn<'f>,
     /// The monitored validation value (lower is better); unused for [`Monitor::TrainLoss`].
     validate: &'f mut dyn FnMut() -> Result<f64>,
 }

@@ -145,3 +145,54 @@ fn resumed_run_ends_like_an_uninterrupted_one() {
     // And a checkpoint of another config is refused.
     assert!(train_study(&other, &train, &val, Some(dir_b.path()), &mut Control::default()).is_err());
 }
+
+#[test]
+fn exported_bundles_load_and_predict_the_same() {
+    use chorder_models::bundle::{Licence, ModelBundle};
+    use chorder_models::hitmusicnet::HitMusicNet;
+    use chorder_models::regressor::PopularityModel;
+    use chorder_train::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
+
+    let all = synthetic(&SynthConfig { n: 120, seed: 4, feat_dim: 20, ..Default::default() });
+    let (train, rest) = all.split_at(80);
+    let (val, test) = rest.split_at(20);
+    let mut cfg = study_config(&train);
+    cfg.seq_autoencoder = stage(1, 40, 3e-3, 10);
+    cfg.feature_autoencoder = stage(1, 40, 3e-3, 10);
+    cfg.regressor = stage(2, 40, 1e-3, 10);
+    let study = train_study(&cfg, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    let info = ExportInfo {
+        source: "synthetic".into(),
+        source_sha256: String::new(),
+        converted_by: "chorder-train test".into(),
+        licence: Licence { spdx: "MIT OR Apache-2.0".into(), text: "test weights".into() },
+    };
+    let fe = chorder_engine::FrontEndConfig::musicnn();
+    let bytes = popularity_bundle(&study.varmap, &cfg.model, &fe, &info).unwrap();
+    let bundle = ModelBundle::parse(&bytes).unwrap();
+    assert_eq!(bundle.meta().output("popularity").map(|o| o.size), Some(1));
+    let loaded = PopularityModel::from_bundle(&bundle).unwrap();
+    assert_eq!(predict_study(&loaded, &test).unwrap(), predict_study(&study.model, &test).unwrap());
+    // Streaming through the loaded model gives the batch prediction of a song.
+    let s = &test.samples[0];
+    let mut state = loaded.zero_state().unwrap();
+    let mut code = None;
+    for w in s.embeddings.chunks(test.emb_dim) {
+        let window = candle_core::Tensor::from_slice(w, (1, test.emb_dim), &candle_core::Device::Cpu).unwrap();
+        code = Some(loaded.step(&mut state, &window).unwrap());
+    }
+    let feats = candle_core::Tensor::from_slice(&s.features, (1, test.feat_dim), &candle_core::Device::Cpu).unwrap();
+    let streamed: Vec<f32> = loaded.predict_from_codes(&code.unwrap(), &feats).unwrap().to_vec1().unwrap();
+    let batch = predict_study(&loaded, &test.subset(&[0])).unwrap();
+    assert!((streamed[0] - batch[0]).abs() < 1e-5, "{streamed:?} vs {batch:?}");
+    // A popularity bundle is not a HitMusicNet.
+    assert!(HitMusicNet::from_bundle(&bundle).is_err());
+
+    let mut hcfg = HmnRunConfig { seed: 2, model: HitMusicNetConfig::for_input(train.feat_dim), ..Default::default() };
+    hcfg.autoencoder.epochs = 1;
+    hcfg.regressor.epochs = 2;
+    let hmn = train_hitmusicnet(&hcfg, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    let hb = ModelBundle::parse(&hitmusicnet_bundle(&hmn.varmap, &hcfg.model, &fe, &info).unwrap()).unwrap();
+    let hl = HitMusicNet::from_bundle(&hb).unwrap();
+    assert_eq!(predict_hmn(&hl, &test).unwrap(), predict_hmn(&hmn.model, &test).unwrap());
+}

@@ -1,0 +1,95 @@
+//! Writes trained models as Chorder model bundles (`chorder_models::bundle`): the one
+//! format the plugin and `analyze` load.
+//!
+//! A popularity bundle's tensors are the model's variables under their own names
+//! (`seq_ae.*`, `feat_ae.*`, `head.*`, normalisation buffers included); its `model_config` is
+//! the [`PopularityModelConfig`](chorder_models::regressor::PopularityModelConfig); its front
+//! end and streaming contract are those of the embedding model whose windows it was trained
+//! on (the popularity model consumes one embedding per patch), and its single output is
+//! `popularity`, a value in (0, 1) = Spotify popularity / 100.
+
+use candle_core::DType;
+use candle_nn::VarMap;
+use chorder_engine::FrontEndConfig;
+use chorder_models::bundle::{
+    write_bundle, BundleError, BundleMeta, FirstWindow, Licence, NamedTensor, OutputSpec, Provenance, StreamingContract, FORMAT_VERSION,
+};
+use chorder_models::hitmusicnet::HITMUSICNET_KIND;
+use chorder_models::regressor::POPULARITY_KIND;
+
+/// What a bundle says about where its weights came from.
+#[derive(Debug, Clone)]
+pub struct ExportInfo {
+    /// The data set trained on (name and version, e.g. `SpotGenTrack 10k split seed 7`).
+    pub source: String,
+    /// sha256 of the data set's manifest, lower-case hex (empty if none).
+    pub source_sha256: String,
+    /// Tool and procedure (e.g. `chorder-train 0.1.0, run config sha …`).
+    pub converted_by: String,
+    /// Licence of the trained weights.
+    pub licence: Licence,
+}
+
+/// All variables of `vm` as bundle tensors (`f32`), sorted by name.
+pub fn varmap_tensors(vm: &VarMap) -> candle_core::Result<Vec<NamedTensor>> {
+    let data = vm.data().lock().unwrap();
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let t = data[n].as_tensor().to_dtype(DType::F32)?;
+            Ok((n.clone(), t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?))
+        })
+        .collect()
+}
+
+fn meta(kind: &str, config: serde_json::Value, front_end: &FrontEndConfig, info: &ExportInfo, description: &str) -> BundleMeta {
+    let p = front_end.patch;
+    BundleMeta {
+        format_version: FORMAT_VERSION,
+        model_kind: kind.into(),
+        model_config: config,
+        front_end: front_end.clone(),
+        streaming: StreamingContract {
+            context_frames: p.context_frames,
+            hop_frames: p.hop_frames,
+            first_window: if p.partial_warmup { FirstWindow::Partial } else { FirstWindow::Full },
+        },
+        outputs: vec![OutputSpec { name: "popularity".into(), size: 1, description: description.into() }],
+        tags: vec![],
+        provenance: Provenance {
+            source: info.source.clone(),
+            source_sha256: info.source_sha256.clone(),
+            checkpoint: String::new(),
+            converted_by: info.converted_by.clone(),
+            tensors: vec![],
+        },
+        licence: info.licence.clone(),
+        data_sha256: String::new(),
+    }
+}
+
+/// Bundle bytes of a trained study model (`model_kind` = `chorder_popularity`).
+pub fn popularity_bundle(
+    vm: &VarMap,
+    cfg: &chorder_models::regressor::PopularityModelConfig,
+    front_end: &FrontEndConfig,
+    info: &ExportInfo,
+) -> Result<Vec<u8>, BundleError> {
+    let config = serde_json::to_value(cfg).map_err(|e| BundleError::Write(e.to_string()))?;
+    let desc = "predicted Spotify popularity / 100, sigmoid output in (0, 1); inputs: one embedding per patch (step) and the low-level feature vector";
+    write_bundle(&meta(POPULARITY_KIND, config, front_end, info, desc), &varmap_tensors(vm)?)
+}
+
+/// Bundle bytes of a trained HitMusicNet (`model_kind` = `hitmusicnet`).
+pub fn hitmusicnet_bundle(
+    vm: &VarMap,
+    cfg: &chorder_models::hitmusicnet::HitMusicNetConfig,
+    front_end: &FrontEndConfig,
+    info: &ExportInfo,
+) -> Result<Vec<u8>, BundleError> {
+    let config = serde_json::to_value(cfg).map_err(|e| BundleError::Write(e.to_string()))?;
+    let desc = "HitMusicNet baseline: predicted popularity / 100, sigmoid output in (0, 1); input: the feature vector";
+    write_bundle(&meta(HITMUSICNET_KIND, config, front_end, info, desc), &varmap_tensors(vm)?)
+}
