@@ -1,0 +1,94 @@
+//! [`Embedder`]: a patch of log-mel frames in, one window embedding and tag probabilities out.
+//!
+//! One `Embedder` per embedding bundle per process: [`Embedder::shared`] hands out the same
+//! `Arc` to every caller (plugin instances, worker threads) while any of them holds it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use chorder_engine::{FrontEndConfig, LogMelPatch};
+use chorder_models::bundle::{hex, BundleError, ModelBundle};
+use chorder_models::musicnn::Musicnn;
+
+/// What the embedding network says about one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowEmbedding {
+    /// The embedding (`penultimate` for musicnn), `[dim]` (200).
+    pub embedding: Vec<f32>,
+    /// Tag probabilities in \[0, 1\], `[n_tags]` (50 MSD tags), names in [`Embedder::tag_names`].
+    pub tags: Vec<f32>,
+}
+
+/// The embedding network of a bundle with its front end and tag names.
+pub struct Embedder {
+    bundle: Arc<ModelBundle>,
+    net: Musicnn,
+    id: String,
+}
+
+impl Embedder {
+    /// Builds the network of an embedding bundle (kind `musicnn`).
+    pub fn new(bundle: Arc<ModelBundle>) -> Result<Self, BundleError> {
+        let net = Musicnn::from_bundle(&bundle)?;
+        let id = format!(
+            "{}-{}",
+            bundle.meta().model_kind,
+            &hex(&bundle.content_sha256())[..16]
+        );
+        Ok(Self { bundle, net, id })
+    }
+
+    /// The process-wide instance for `bundle` (same content → same `Arc`).
+    pub fn shared(bundle: Arc<ModelBundle>) -> Result<Arc<Self>, BundleError> {
+        static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Weak<Embedder>>>> = OnceLock::new();
+        let key = bundle.content_sha256();
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = cache.get(&key).and_then(Weak::upgrade) {
+            return Ok(e);
+        }
+        let e = Arc::new(Self::new(bundle)?);
+        cache.retain(|_, w| w.strong_count() > 0);
+        cache.insert(key, Arc::downgrade(&e));
+        Ok(e)
+    }
+
+    /// A short stable id: model kind and the first 16 hex digits of the bundle's sha256.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The bundle the network came from.
+    pub fn bundle(&self) -> &Arc<ModelBundle> {
+        &self.bundle
+    }
+
+    /// The front end whose patches the network expects.
+    pub fn front_end(&self) -> &FrontEndConfig {
+        &self.bundle.meta().front_end
+    }
+
+    /// Tag names, in the order of [`WindowEmbedding::tags`].
+    pub fn tag_names(&self) -> &[String] {
+        &self.bundle.meta().tags
+    }
+
+    /// Embedding size.
+    pub fn dim(&self) -> usize {
+        self.bundle
+            .meta()
+            .output("penultimate")
+            .map_or(200, |o| o.size)
+    }
+
+    /// Runs the network on one patch.
+    pub fn embed(&self, patch: &LogMelPatch) -> candle_core::Result<WindowEmbedding> {
+        let out = self.net.forward_patch(patch)?;
+        Ok(WindowEmbedding {
+            embedding: out.penultimate,
+            tags: out.tags,
+        })
+    }
+}
