@@ -422,3 +422,38 @@ fn load_rejects_invalid_datasets() {
         Err(DatasetError::MissingFile { .. })
     ));
 }
+
+#[test]
+fn feature_columns_are_mapped_by_name_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let specs = small_corpus(dir.path(), 2);
+    let root = corpus::spotgentrack_dir(dir.path());
+    // pandas' "Unnamed: 0" index header and the columns in reverse order.
+    rewrite_csv(&root.join(FEATURES_CSV), |_, row| {
+        row.reverse();
+        true
+    });
+    let f = root.join(FEATURES_CSV);
+    let text = std::fs::read_to_string(&f).unwrap();
+    let (header, rest) = text.split_once('\n').unwrap();
+    // rewrite_csv left the header alone: rename the index column and reverse it too.
+    let mut cols: Vec<&str> = header.split(',').collect();
+    assert_eq!(cols[0], "");
+    cols[0] = "Unnamed: 0";
+    cols.reverse();
+    std::fs::write(&f, format!("{}\n{rest}", cols.join(","))).unwrap();
+    assert!(std::fs::read_to_string(&f)
+        .unwrap()
+        .starts_with("track_id,spectral_rollOff_min,"));
+
+    let opts = SpotGenTrackOptions::new(corpus::audio_dir(dir.path()));
+    let (ds, report) = import_spotgentrack(&root, &opts).unwrap();
+    assert_eq!(report.rows_kept, 2);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    for (t, s) in ds.tracks.iter().zip(&specs) {
+        assert_eq!(
+            t.low_level.as_deref().unwrap(),
+            &corpus::placeholder_features(s, 22050)[..]
+        );
+    }
+}
