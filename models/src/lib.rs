@@ -4,6 +4,7 @@
 //! - [`bundle`]: the one model-bundle format (safetensors + `chorder` metadata) and its
 //!   content-addressed in-process cache.
 //! - [`musicnn`]: the musicnn embedding/tagging network (candle, CPU).
+//! - [`builtin`]: the bundles compiled into the binary.
 
 pub mod tf_checkpoint;
 
@@ -15,5 +16,6 @@ pub mod lstm;
 pub mod mlp;
 pub mod regressor;
 pub mod seq_autoencoder;
+pub mod builtin;
 pub mod bundle;
 pub mod musicnn;

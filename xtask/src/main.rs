@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod gen_corpus;
 mod import;
+mod import_weights;
 mod logmel;
 mod test;
 
@@ -21,6 +22,8 @@ enum Command {
     GenCorpus(gen_corpus::Args),
     Import(import::Args),
     Logmel(logmel::Args),
+    /// Import pretrained weights (musicnn) into models/assets/ bundles.
+    ImportWeights(import_weights::Args),
     /// Run the whole test suite, as CI does.
     Test(test::Args),
 }
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
         Command::GenCorpus(args) => gen_corpus::run(args),
         Command::Import(args) => import::run(args),
         Command::Logmel(args) => logmel::run(args),
+        Command::ImportWeights(args) => import_weights::run(args),
         Command::Test(args) => test::run(args),
     };
     match result {
