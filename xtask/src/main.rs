@@ -3,10 +3,12 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod extract;
 mod gen_corpus;
 mod import;
 mod import_weights;
 mod logmel;
+mod models;
 mod test;
 
 /// Chorder: estimate how popular a piece of music is likely to be, from its audio alone.
@@ -19,6 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Extract(extract::Args),
     GenCorpus(gen_corpus::Args),
     Import(import::Args),
     Logmel(logmel::Args),
@@ -31,6 +34,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Extract(args) => extract::run(args),
         Command::GenCorpus(args) => gen_corpus::run(args),
         Command::Import(args) => import::run(args),
         Command::Logmel(args) => logmel::run(args),
