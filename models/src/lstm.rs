@@ -97,13 +97,15 @@ impl Lstm {
 
     /// The recurrent part of one step, given the projected input `gx: [B, 4H]`.
     /// Returns the candidate `(h', c')`.
-    fn cell(&self, gx: &Tensor, state: &LstmState) -> Result<(Tensor, Tensor)> {
+    fn cell(&self, gx: &Tensor, state: &LstmState, w_hh_t: &Tensor) -> Result<(Tensor, Tensor)> {
         let hidden = self.cfg.hidden_dim;
-        let gates = (gx + state.h.matmul(&self.weight_hh.t()?)?)?;
-        let i = candle_nn::ops::sigmoid(&gates.narrow(D::Minus1, 0, hidden)?)?;
-        let f = candle_nn::ops::sigmoid(&gates.narrow(D::Minus1, hidden, hidden)?)?;
+        let gates = (gx + state.h.matmul(w_hh_t)?)?;
+        // One sigmoid over all four gates (the g slice is unused) instead of three calls.
+        let sig = candle_nn::ops::sigmoid(&gates)?;
+        let i = sig.narrow(D::Minus1, 0, hidden)?;
+        let f = sig.narrow(D::Minus1, hidden, hidden)?;
         let g = gates.narrow(D::Minus1, 2 * hidden, hidden)?.tanh()?;
-        let o = candle_nn::ops::sigmoid(&gates.narrow(D::Minus1, 3 * hidden, hidden)?)?;
+        let o = sig.narrow(D::Minus1, 3 * hidden, hidden)?;
         let c = ((f * &state.c)? + (i * g)?)?;
         let h = (o * c.tanh()?)?;
         Ok((h, c))
@@ -114,7 +116,7 @@ impl Lstm {
     pub fn step(&self, state: &mut LstmState, x: &Tensor) -> Result<Tensor> {
         let (n_batch, n_in) = x.dims2()?;
         let gx = self.project_inputs(&x.reshape((n_batch, 1, n_in))?)?.squeeze(1)?;
-        let (h, c) = self.cell(&gx, state)?;
+        let (h, c) = self.cell(&gx, state, &self.weight_hh.t()?)?;
         state.h = h.clone();
         state.c = c;
         Ok(h)
@@ -132,13 +134,15 @@ impl Lstm {
         }
         let mut state = self.zero_state(n_batch)?;
         let gx_all = self.project_inputs(x)?;
-        let all_valid = lengths.iter().all(|&l| l == n_steps);
-        let masks = if all_valid { None } else { Some(step_masks(lengths, n_steps, x.dtype(), x.device())?) };
+        // Steps before the shortest sequence ends need no masking.
+        let min_len = lengths.iter().copied().min().unwrap_or(n_steps);
+        let masks = if min_len == n_steps { None } else { Some(step_masks(lengths, n_steps, x.dtype(), x.device())?) };
+        let w_hh_t = self.weight_hh.t()?;
         let mut outs = Vec::with_capacity(n_steps);
         for t in 0..n_steps {
             let gx = gx_all.narrow(1, t, 1)?.squeeze(1)?;
-            let (h, c) = self.cell(&gx, &state)?;
-            match &masks {
+            let (h, c) = self.cell(&gx, &state, &w_hh_t)?;
+            match masks.as_ref().filter(|_| t >= min_len) {
                 None => {
                     outs.push(h.clone());
                     state = LstmState { h, c };

@@ -195,3 +195,75 @@ mod tests {
         assert!((bands[3].bias + 40.0).abs() < 1e-3); // 0.5 vs 0.9
     }
 }
+
+/// The study's comparison on one test set: our model, the reference (HitMusicNet) and the
+/// random baseline `N(mean, sd)` of the training targets, plus the per-song win rate of
+/// ours against the reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Reports in the order ours, reference, random.
+    pub models: Vec<ModelReport>,
+    /// Ours against the reference, song by song.
+    pub win_rate: WinRate,
+}
+
+impl EvalReport {
+    /// Builds the report; `train_mean_sd` are the training targets' statistics (0–1) for the
+    /// random baseline, drawn with `seed`.
+    pub fn new(ours: (&str, &[f32]), reference: (&str, &[f32]), truth: &[f32], train_mean_sd: (f64, f64), seed: u64) -> Self {
+        let random = random_baseline(train_mean_sd.0, train_mean_sd.1, truth.len(), seed);
+        Self {
+            models: vec![ModelReport::new(ours.0, ours.1, truth), ModelReport::new(reference.0, reference.1, truth), ModelReport::new("random", &random, truth)],
+            win_rate: win_rate(ours.1, reference.1, truth),
+        }
+    }
+
+    /// A plain-text table (0–100 scale), one row per model, then MAE per band and the win
+    /// rate.
+    pub fn table(&self) -> String {
+        let mut s = format!("{:<14} {:>5} {:>7} {:>8} {:>7}", "model", "n", "MAE", "MSE", "R²");
+        for (lo, hi) in BANDS {
+            s += &format!(" {:>9}", format!("MAE{:.1}-{:.1}", lo, hi));
+        }
+        s.push('\n');
+        for m in &self.models {
+            let x = m.metrics;
+            s += &format!("{:<14} {:>5} {:>7.2} {:>8.2} {:>7.3}", m.name, x.n, x.mae, x.mse, x.r2);
+            for b in &m.bands {
+                s += &format!(" {:>9.2}", b.mae);
+            }
+            s.push('\n');
+        }
+        let w = self.win_rate;
+        s += &format!(
+            "{} better than {} on {} of {} songs ({:.1} %), worse on {}, equal on {}\n",
+            self.models[0].name,
+            self.models[1].name,
+            w.wins,
+            w.wins + w.losses + w.ties,
+            100.0 * w.rate,
+            w.losses,
+            w.ties
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn eval_report_orders_and_prints() {
+        let truth = [0.1f32, 0.3, 0.5, 0.7];
+        let ours = [0.12f32, 0.3, 0.48, 0.69];
+        let refm = [0.3f32, 0.3, 0.4, 0.5];
+        let r = EvalReport::new(("chorder", &ours), ("hitmusicnet", &refm), &truth, (0.4, 0.2), 1);
+        assert_eq!(r.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["chorder", "hitmusicnet", "random"]);
+        assert!(r.models[0].metrics.r2 > r.models[1].metrics.r2);
+        assert_eq!((r.win_rate.wins, r.win_rate.ties), (3, 1));
+        let t = r.table();
+        assert!(t.contains("chorder") && t.contains("3 of 4 songs"), "{t}");
+        assert_eq!(t.lines().count(), 5);
+    }
+}
