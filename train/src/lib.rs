@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: atomic per-epoch checkpoints for exact resume.
 //! - [`trainer`]: the staged training of the study's model and of HitMusicNet.
 //! - [`export`]: trained models as Chorder model bundles.
+//! - [`experiment`]: both models on one split, evaluated, bundled and reported.
 //! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
 //! - [`synth`]: a synthetic data set with a known answer.
 
@@ -16,6 +17,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod experiment;
 pub mod export;
 pub mod loss;
 pub mod metrics;

@@ -196,3 +196,38 @@ fn exported_bundles_load_and_predict_the_same() {
     let hl = HitMusicNet::from_bundle(&hb).unwrap();
     assert_eq!(predict_hmn(&hl, &test).unwrap(), predict_hmn(&hmn.model, &test).unwrap());
 }
+
+#[test]
+fn experiment_writes_bundles_and_reports_and_resumes() {
+    use chorder_models::bundle::Licence;
+    use chorder_train::experiment::{run_experiment, ExperimentConfig};
+    use chorder_train::export::ExportInfo;
+
+    let all = synthetic(&SynthConfig { n: 150, seed: 6, feat_dim: 30, ..Default::default() });
+    let (train, rest) = all.split_at(100);
+    let (val, test) = rest.split_at(20);
+    let mut cfg = ExperimentConfig::default();
+    cfg.study = study_config(&train);
+    cfg.study.seq_autoencoder = stage(2, 50, 3e-3, 10);
+    cfg.study.feature_autoencoder = stage(2, 50, 3e-3, 10);
+    cfg.study.regressor = stage(2, 50, 1e-3, 10);
+    cfg.hitmusicnet.autoencoder.epochs = 2;
+    cfg.hitmusicnet.regressor.epochs = 2;
+    cfg.fit_to_data(train.emb_dim, train.feat_dim);
+    assert_eq!(cfg.hitmusicnet.model.input_dim, 30);
+    let info = ExportInfo { source: "synthetic".into(), source_sha256: String::new(), converted_by: "test".into(), licence: Licence { spdx: "MIT".into(), text: "test".into() } };
+    let fe = chorder_engine::FrontEndConfig::musicnn();
+    let out = tempfile::tempdir().unwrap();
+    // Stopped inside HitMusicNet's training (6 study epochs + 1), then resumed.
+    let mut c = Control { stop_after_epochs: Some(7), ..Default::default() };
+    assert!(run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut c).unwrap().is_none());
+    let r = run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut Control::default()).unwrap().unwrap();
+    for f in ["chorder_popularity.safetensors", "hitmusicnet.safetensors", "report.json", "report.txt", "study/checkpoint.safetensors", "hitmusicnet/progress.json"] {
+        assert!(out.path().join(f).exists(), "{f} missing");
+    }
+    assert_eq!(r.sizes, [100, 20, 30]);
+    assert_eq!(r.eval.models.len(), 3);
+    assert_eq!(r.hitmusicnet_stages.iter().map(|s| s.epochs_done).sum::<usize>(), 4);
+    let text = std::fs::read_to_string(out.path().join("report.txt")).unwrap();
+    assert!(text.contains("hitmusicnet") && text.contains("random"), "{text}");
+}

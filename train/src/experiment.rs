@@ -1,0 +1,117 @@
+//! One experiment, end to end: train the study's model and HitMusicNet on the same split,
+//! evaluate both and the random baseline on the test set, write bundles and reports.
+//!
+//! Output folder layout:
+//! - `study/`, `hitmusicnet/`: run directories (per-epoch checkpoints; a re-run of the same
+//!   command resumes there);
+//! - `chorder_popularity.safetensors`, `hitmusicnet.safetensors`: model bundles;
+//! - `report.json` ([`ExperimentReport`]), `report.txt` (the table of
+//!   [`EvalReport::table`] plus per-stage epochs and times).
+
+use crate::config::{HmnRunConfig, RunConfig};
+use crate::data::Dataset;
+use crate::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
+use crate::metrics::EvalReport;
+use crate::checkpoint::StageProgress;
+use crate::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
+use chorder_engine::FrontEndConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Both models' run configs and the evaluation seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExperimentConfig {
+    /// The study's model.
+    pub study: RunConfig,
+    /// The HitMusicNet baseline.
+    pub hitmusicnet: HmnRunConfig,
+    /// Seed of the random baseline's draws.
+    pub eval_seed: u64,
+}
+
+impl Default for ExperimentConfig {
+    fn default() -> Self {
+        Self { study: RunConfig::default(), hitmusicnet: HmnRunConfig::default(), eval_seed: 0 }
+    }
+}
+
+impl ExperimentConfig {
+    /// Sets the input sizes of both models from the data: embedding size `D` and feature
+    /// count `F` (HitMusicNet's widths are re-derived from `F` when they were sized for
+    /// another input).
+    pub fn fit_to_data(&mut self, emb_dim: usize, feat_dim: usize) {
+        self.study.model.seq.emb_dim = emb_dim;
+        self.study.model.features.input_dim = feat_dim;
+        if self.hitmusicnet.model.input_dim != feat_dim {
+            let dropout = self.hitmusicnet.model.dropout;
+            self.hitmusicnet.model = chorder_models::hitmusicnet::HitMusicNetConfig::for_input(feat_dim);
+            self.hitmusicnet.model.dropout = dropout;
+        }
+    }
+}
+
+/// What an experiment produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentReport {
+    /// Test-set comparison.
+    pub eval: EvalReport,
+    /// Songs in train / validation / test.
+    pub sizes: [usize; 3],
+    /// Stages of the study's model.
+    pub study_stages: Vec<StageProgress>,
+    /// Stages of HitMusicNet.
+    pub hitmusicnet_stages: Vec<StageProgress>,
+}
+
+fn stage_lines(name: &str, stages: &[StageProgress]) -> String {
+    let mut s = String::new();
+    for st in stages {
+        let secs: f64 = st.history.iter().map(|e| e.seconds).sum();
+        let per = secs / st.history.len().max(1) as f64;
+        s += &format!(
+            "{name}/{:<20} {:4} epochs, best {:4} (monitored {:.6}){}, {:.2} s/epoch\n",
+            st.name,
+            st.epochs_done,
+            st.best_epoch,
+            st.best,
+            if st.stopped_early { ", stopped early" } else { "" },
+            per
+        );
+    }
+    s
+}
+
+/// Runs the experiment into `out` (see the module doc). Returns `None` when `control`
+/// stopped it; running it again resumes.
+pub fn run_experiment(
+    cfg: &ExperimentConfig,
+    (train, val, test): (&Dataset, &Dataset, &Dataset),
+    out: &Path,
+    front_end: &FrontEndConfig,
+    info: &ExportInfo,
+    control: &mut Control,
+) -> anyhow::Result<Option<ExperimentReport>> {
+    std::fs::create_dir_all(out)?;
+    let Some(study) = train_study(&cfg.study, train, val, Some(&out.join("study")), control)? else { return Ok(None) };
+    let Some(hmn) = train_hitmusicnet(&cfg.hitmusicnet, train, val, Some(&out.join("hitmusicnet")), control)? else { return Ok(None) };
+    std::fs::write(out.join("chorder_popularity.safetensors"), popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?)?;
+    std::fs::write(out.join("hitmusicnet.safetensors"), hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?)?;
+    let truth = test.targets();
+    let p_study = predict_study(&study.model, test)?;
+    let p_hmn = predict_hmn(&hmn.model, test)?;
+    let eval = EvalReport::new(("chorder", &p_study), ("hitmusicnet", &p_hmn), &truth, train.target_mean_sd(), cfg.eval_seed);
+    let report = ExperimentReport { eval, sizes: [train.len(), val.len(), test.len()], study_stages: study.stages, hitmusicnet_stages: hmn.stages };
+    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    let text = format!(
+        "train {} / validation {} / test {} songs\n\n{}\n{}{}",
+        train.len(),
+        val.len(),
+        test.len(),
+        report.eval.table(),
+        stage_lines("chorder", &report.study_stages),
+        stage_lines("hitmusicnet", &report.hitmusicnet_stages)
+    );
+    std::fs::write(out.join("report.txt"), text)?;
+    Ok(Some(report))
+}
