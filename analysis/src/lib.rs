@@ -13,8 +13,10 @@
 pub mod cache;
 pub mod embedder;
 pub mod extract;
+pub mod popularity;
 pub mod song;
 
 pub use cache::{CachedSong, FeatureCache};
 pub use embedder::{Embedder, WindowEmbedding};
+pub use popularity::{Estimate, PopularityHead, PopularityTracker};
 pub use song::{AnalysisError, SongAnalyzer, SongSummary};
