@@ -1,0 +1,86 @@
+//! Host-visible parameters and the state saved with the DAW project.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use nice_plug::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::meter::{HistoryPoint, MAX_HISTORY};
+use crate::worker::Shared;
+
+/// Default smoothing time constant of the momentary estimate, seconds.
+pub const DEFAULT_SMOOTHING_S: f32 = 3.0;
+
+/// The analysis results saved with the project (so the history survives a DAW reload).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersistedAnalysis {
+    /// Recent windows, oldest first, at most [`MAX_HISTORY`].
+    pub history: Vec<HistoryPoint>,
+    /// Sum of every window's popularity (0..=100 each) since the last reset.
+    pub integrated_sum: f64,
+    /// Windows that had a popularity estimate since the last reset.
+    pub integrated_count: u64,
+    /// Windows analysed since the last reset.
+    pub windows: u64,
+    /// Seconds of audio analysed since the last reset.
+    pub seconds_analysed: f64,
+}
+
+impl PersistedAnalysis {
+    /// Keeps only the newest [`MAX_HISTORY`] points (a hand-edited state may hold more).
+    pub fn truncated(mut self) -> Self {
+        if self.history.len() > MAX_HISTORY {
+            self.history.drain(..self.history.len() - MAX_HISTORY);
+        }
+        self
+    }
+}
+
+/// The plugin's parameters and persisted fields.
+#[derive(Params)]
+pub struct ChorderParams {
+    /// Time constant of the momentary estimate's exponential smoothing over windows,
+    /// seconds (0 = the latest window alone).
+    #[id = "smoothing"]
+    pub smoothing: FloatParam,
+    /// Hold the meter: incoming audio is drained but not analysed.
+    #[id = "freeze"]
+    pub freeze: BoolParam,
+    /// Reset trigger: switching it on clears the analysis (estimates, counters, history).
+    #[id = "reset"]
+    pub reset: BoolParam,
+    /// Path of the model bundle to load (empty: none).
+    #[persist = "model-path"]
+    pub model_path: Arc<RwLock<String>>,
+    /// History and integrated estimate, kept current by the worker.
+    #[persist = "history"]
+    pub history: Arc<RwLock<PersistedAnalysis>>,
+}
+
+impl ChorderParams {
+    /// Parameters whose reset trigger signals `shared`'s worker.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            smoothing: FloatParam::new(
+                "Smoothing",
+                DEFAULT_SMOOTHING_S,
+                FloatRange::Skewed {
+                    min: 0.0,
+                    max: 60.0,
+                    factor: FloatRange::skew_factor(-1.5),
+                },
+            )
+            .with_unit(" s")
+            .with_step_size(0.1),
+            freeze: BoolParam::new("Freeze", false),
+            reset: BoolParam::new("Reset", false).with_callback(Arc::new(move |on| {
+                if on {
+                    shared.user_resets.fetch_add(1, Ordering::AcqRel);
+                }
+            })),
+            model_path: Arc::new(RwLock::new(String::new())),
+            history: Arc::new(RwLock::new(PersistedAnalysis::default())),
+        }
+    }
+}
