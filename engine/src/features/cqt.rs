@@ -32,6 +32,11 @@ use std::f64::consts::PI;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
 
+thread_local! {
+    static PLANNER: std::cell::RefCell<RealFftPlanner<f32>> =
+        std::cell::RefCell::new(RealFftPlanner::new());
+}
+
 use super::stft::reflect_index;
 
 /// Hop between CQT frames in native samples (librosa `chroma_cqt(hop_length=512)`).
@@ -292,8 +297,12 @@ pub fn cqt_magnitudes(signal: &[f32], plan: &CqtPlan) -> CqtMagnitudes {
     let m = smooth_size((len + 3 * pad).div_ceil(CQT_HOP));
     let n = m * CQT_HOP;
 
-    let mut planner = RealFftPlanner::<f32>::new();
-    let fft = planner.plan_fft_forward(n);
+    // Plans (and their twiddle tables, ~N sin/cos) are cached per thread: songs of similar
+    // length share the FFT size, so a batch plans once.
+    let (fft, ifft) = PLANNER.with(|p| {
+        let mut p = p.borrow_mut();
+        (p.plan_fft_forward(n), p.plan_fft_inverse(m))
+    });
     let mut input = fft.make_input_vec();
     for (i, v) in input.iter_mut().enumerate().take(len + 2 * pad) {
         *v = signal[reflect_index(i as isize - pad as isize, len)];
@@ -302,7 +311,6 @@ pub fn cqt_magnitudes(signal: &[f32], plan: &CqtPlan) -> CqtMagnitudes {
     fft.process(&mut input, &mut spec).expect("sizes from plan");
     drop(input);
 
-    let ifft = planner.plan_fft_inverse(m);
     let mut zbuf = vec![Complex::<f32>::new(0.0, 0.0); m];
     let mut a_spec = ifft.make_input_vec();
     let mut b_spec = ifft.make_input_vec();
@@ -344,8 +352,22 @@ pub fn cqt_magnitudes(signal: &[f32], plan: &CqtPlan) -> CqtMagnitudes {
             let dph_a = 2.0 * PI * bin.offset / n_f;
             let dph = Complex::new(dph_a.cos(), dph_a.sin());
             let mut slot = nu_lo % m;
+            let inv_half_l = 2.0 / l;
             for nu in nu_lo..=nu_hi {
-                let w = hann_dtft(a.im, a.re, b.im, b.re, sc, cc, l);
+                let (sa, ca, sb, cb) = (a.im, a.re, b.im, b.re);
+                let sam = sa * cc - ca * sc;
+                let sap = sa * cc + ca * sc;
+                let sbm = sb * cc - cb * sc;
+                let sbp = sb * cc + cb * sc;
+                let den = sb * sbm * sbp;
+                // One division on the common denominator; the slow path handles the
+                // removable singularities at alpha = 0, +-2 pi / l.
+                let w = if sb.abs() > 1e-6 && sbm.abs() > 1e-6 && sbp.abs() > 1e-6 {
+                    (0.5 * sa * sbm * sbp - 0.25 * sam * sb * sbp - 0.25 * sap * sb * sbm) / den
+                        * inv_half_l
+                } else {
+                    hann_dtft(sa, ca, sb, cb, sc, cc, l)
+                };
                 let h = ph * w;
                 let x = spec[nu];
                 let prod = Complex::new(

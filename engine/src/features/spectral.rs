@@ -11,28 +11,39 @@ pub fn bin_frequencies(sr: f64) -> Vec<f64> {
 /// Spectral centroid `sum f S / sum S` (Hz) and bandwidth `sqrt(sum S (f - c)^2 / sum S)`
 /// (Hz) of one frame; 0 for a silent frame (librosa leaves an all-zero column unnormalised).
 pub fn centroid_bandwidth(mag: &[f32], freqs: &[f64]) -> (f64, f64) {
-    let total: f64 = mag.iter().map(|&m| m as f64).sum();
+    // One pass, four independent accumulators per sum (lets the compiler pipeline them):
+    // sum S, sum f S, sum f^2 S; bandwidth^2 = sum f^2 S / sum S - centroid^2.
+    let mut s0 = [0.0f64; 4];
+    let mut s1 = [0.0f64; 4];
+    let mut s2 = [0.0f64; 4];
+    let mut mc = mag.chunks_exact(4);
+    let mut fc = freqs.chunks_exact(4);
+    for (m4, f4) in (&mut mc).zip(&mut fc) {
+        for j in 0..4 {
+            let m = m4[j] as f64;
+            let mf = m * f4[j];
+            s0[j] += m;
+            s1[j] += mf;
+            s2[j] += mf * f4[j];
+        }
+    }
+    for (&m, &f) in mc.remainder().iter().zip(fc.remainder()) {
+        let m = m as f64;
+        s0[0] += m;
+        s1[0] += m * f;
+        s2[0] += m * f * f;
+    }
+    let total: f64 = s0.iter().sum();
     let norm = if total < f32::MIN_POSITIVE as f64 {
         1.0
     } else {
         total
     };
-    let centroid: f64 = mag
-        .iter()
-        .zip(freqs)
-        .map(|(&m, f)| f * m as f64)
-        .sum::<f64>()
-        / norm;
-    let spread: f64 = mag
-        .iter()
-        .zip(freqs)
-        .map(|(&m, f)| {
-            let d = f - centroid;
-            m as f64 * d * d
-        })
-        .sum::<f64>()
-        / norm;
-    (centroid, spread.sqrt())
+    let centroid = s1.iter().sum::<f64>() / norm;
+    let second = s2.iter().sum::<f64>() / norm;
+    // sum S (f - c)^2 / norm = second - 2 c sum(f S)/norm + c^2 sum S / norm.
+    let spread = second - 2.0 * centroid * centroid + centroid * centroid * (total / norm);
+    (centroid, spread.max(0.0).sqrt())
 }
 
 /// Roll-off frequencies (Hz) for several fractions at once: the lowest bin whose float32
@@ -107,7 +118,7 @@ impl ContrastBands {
         }
         Some(Self {
             bands,
-            scratch: Vec::with_capacity(N_BINS),
+            scratch: Vec::with_capacity(64),
         })
     }
 
@@ -118,22 +129,67 @@ impl ContrastBands {
         let mut valley = [0.0; N_CONTRAST];
         for (k, &(start, end, count)) in self.bands.iter().enumerate() {
             let q = ((0.02 * count as f64).round_ties_even() as usize).max(1);
-            self.scratch.clear();
-            self.scratch.extend_from_slice(&mag[start..end]);
-            let s = &mut self.scratch;
-            let n = s.len();
-            let q = q.min(n);
-            if q < n {
-                s.select_nth_unstable_by(q - 1, |a, b| a.total_cmp(b));
-            }
-            valley[k] = mean_f32(&s[..q]);
-            if q < n {
-                s.select_nth_unstable_by(n - q, |a, b| a.total_cmp(b));
-            }
-            peak[k] = mean_f32(&s[n - q..]);
+            let band = &mag[start..end];
+            let q = q.min(band.len());
+            let (lo, hi) = extremes(band, q, &mut self.scratch);
+            valley[k] = lo;
+            peak[k] = hi;
         }
         (peak, valley)
     }
+}
+
+/// Means of the `q` smallest and the `q` largest values of `v` (`1 <= q <= v.len()`),
+/// each as numpy's float32 mean. Keeps two small sorted lists (O(n) for typical spectra).
+fn extremes(v: &[f32], q: usize, scratch: &mut Vec<f32>) -> (f64, f64) {
+    if q == 1 {
+        let (mut lo, mut hi) = (v[0], v[0]);
+        for &x in &v[1..] {
+            lo = lo.min(x);
+            hi = hi.max(x);
+        }
+        return (lo as f64, hi as f64);
+    }
+    scratch.clear();
+    scratch.extend_from_slice(&v[..q]);
+    scratch.sort_unstable_by(|a, b| a.total_cmp(b));
+    // scratch[..q]: q smallest ascending; scratch[q..2q]: q largest ascending.
+    scratch.extend_from_within(..q);
+    // Visit the rest in a scrambled order (a stride coprime with the length): spectra are
+    // mostly monotonic within a band, which would make nearly every value an insertion.
+    let rest = &v[q..];
+    let n = rest.len();
+    let stride = [97usize, 89, 83, 79, 73, 71]
+        .into_iter()
+        .find(|&p| n % p != 0)
+        .unwrap_or(1)
+        % n.max(1);
+    let stride = if stride == 0 { 1 } else { stride };
+    let mut idx = 0usize;
+    for _ in 0..n {
+        let x = rest[idx];
+        idx += stride;
+        if idx >= n {
+            idx -= n;
+        }
+        if x < scratch[q - 1] {
+            let mut i = q - 1;
+            while i > 0 && scratch[i - 1] > x {
+                scratch[i] = scratch[i - 1];
+                i -= 1;
+            }
+            scratch[i] = x;
+        }
+        if x > scratch[q] {
+            let mut i = q;
+            while i + 1 < 2 * q && scratch[i + 1] < x {
+                scratch[i] = scratch[i + 1];
+                i += 1;
+            }
+            scratch[i] = x;
+        }
+    }
+    (mean_f32(&scratch[..q]), mean_f32(&scratch[q..2 * q]))
 }
 
 fn mean_f32(v: &[f32]) -> f64 {
@@ -170,6 +226,31 @@ mod tests {
         // Band 6 runs to Nyquist.
         assert_eq!(b.bands[6].1, N_BINS);
         assert!(ContrastBands::new(8_000.0).is_none());
+    }
+
+    #[test]
+    fn extremes_match_a_full_sort() {
+        let mut seed = 7u32;
+        let mut scratch = Vec::new();
+        for n in [1usize, 2, 5, 40, 700] {
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (seed >> 8) as f32 / (1 << 24) as f32
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            for q in [1, 2, 3, n.min(14)] {
+                let q = q.min(n);
+                let (lo, hi) = extremes(&v, q, &mut scratch);
+                assert!((lo - mean_f32(&sorted[..q])).abs() < 1e-6, "n {n} q {q}");
+                assert!(
+                    (hi - mean_f32(&sorted[n - q..])).abs() < 1e-6,
+                    "n {n} q {q}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -159,20 +159,21 @@ impl FeatureStream {
 
     /// Appends a block of samples and updates the statistics of every frame it completes.
     pub fn push(&mut self, block: &[f32]) {
-        self.signal.reserve(block.len());
-        self.crossings.reserve(block.len());
-        for &x in block {
-            let x = if x.is_finite() {
-                x
-            } else {
+        let old_len = self.signal.len();
+        self.signal.extend_from_slice(block);
+        for x in &mut self.signal[old_len..] {
+            if !x.is_finite() {
                 self.non_finite += 1;
-                0.0
-            };
-            if let Some(&prev) = self.signal.last() {
-                let c = *self.crossings.last().unwrap() + (sign_bit(prev) != sign_bit(x)) as u32;
-                self.crossings.push(c);
+                *x = 0.0;
             }
-            self.signal.push(x);
+        }
+        // crossings[i] counts sign changes between p and p + 1 for p < i.
+        let first = old_len.max(1);
+        self.crossings.reserve(self.signal.len() - first);
+        let mut c = *self.crossings.last().unwrap();
+        for w in self.signal[first - 1..].windows(2) {
+            c += (sign_bit(w[0]) != sign_bit(w[1])) as u32;
+            self.crossings.push(c);
         }
         // Frame t reads samples up to t*HOP + N_FFT/2 - 1 (and, reflected, sample N_FFT/2).
         while self.frames_done * HOP + N_FFT / 2 < self.signal.len() {
