@@ -9,6 +9,7 @@ mod gen_corpus;
 mod import;
 mod import_weights;
 mod logmel;
+mod tags;
 mod models;
 mod test;
 
@@ -29,6 +30,8 @@ enum Command {
     Logmel(logmel::Args),
     /// Import pretrained weights (musicnn) into models/assets/ bundles.
     ImportWeights(import_weights::Args),
+    /// Print musicnn tags for each 0.96 s window of an audio file.
+    Tags(tags::Args),
     /// Run the whole test suite, as CI does.
     Test(test::Args),
 }
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => import::run(args),
         Command::Logmel(args) => logmel::run(args),
         Command::ImportWeights(args) => import_weights::run(args),
+        Command::Tags(args) => tags::run(args),
         Command::Test(args) => test::run(args),
     };
     match result {
