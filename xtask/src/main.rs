@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod bundle;
 mod demo;
 mod extract;
 mod gen_corpus;
@@ -24,6 +25,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Analyze(analyze::Args),
+    /// Build the plugin bundles (CLAP, VST3, standalone) into target/bundled/.
+    Bundle(bundle::Args),
     Extract(extract::Args),
     GenCorpus(gen_corpus::Args),
     Import(import::Args),
@@ -40,6 +43,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Bundle(args) => bundle::run(args),
         Command::Extract(args) => extract::run(args),
         Command::GenCorpus(args) => gen_corpus::run(args),
         Command::Import(args) => import::run(args),
