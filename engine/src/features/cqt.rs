@@ -22,10 +22,17 @@
 //! hop. Cost: one FFT of the song plus ~0.42 f_k / (sr / N) multiply-adds and two inverse
 //! FFTs of `M` points per bin, against librosa's 7 resamplings and 7 STFTs.
 //!
-//! Differences left: no resampling filter (librosa's kaiser_fast passband and aliasing), a
-//! sharp spectral cut instead of the sparsified coefficient set, and numpy's reflect padding
-//! of the full-rate song instead of each octave's. Measured against librosa on the fixture
-//! clips, see `engine/tests/features_librosa.rs`.
+//! Differences left: no resampling filter (resampy kaiser_fast is flat to 1e-5 below 0.3 of
+//! its input Nyquist, and every kernel's pass band lies below 0.19 of it), a sharp
+//! spectral cut instead of librosa's sparsified coefficient set (whose Dirichlet tails on
+//! the 256-point grid leak about 1 % of the spectrum into every bin: the main remaining
+//! difference; widening the cut from 3.5 to 8 kernel bins changes the error little), and
+//! numpy's reflect padding of the full-rate song instead of each octave's. Measured
+//! against librosa 0.6.3 on the 10 s fixture clips: chroma means within 1.2e-3 absolute,
+//! tonnetz means within 5e-4 (`engine/tests/features_librosa.rs`).
+//!
+//! Speed (one thread, 30 s at 44.1 kHz, `cargo bench -p chorder-engine --bench features`):
+//! about 30 ms, of which about a third is the whole-song FFT.
 
 use std::f64::consts::PI;
 
