@@ -120,10 +120,35 @@ impl Default for HmnRunConfig {
     }
 }
 
-/// Reads a JSON config file (missing fields take their defaults).
-pub fn load_json<T: DeserializeOwned>(path: &Path) -> std::io::Result<T> {
+/// Parses a JSON config laid over `T::default()`: every field missing at any depth keeps
+/// the default of the *whole* config (so `{"hitmusicnet": {"autoencoder": {"patience": 5}}}`
+/// keeps HitMusicNet's batch 32 and 50 epochs, which plain `#[serde(default)]` would reset
+/// to [`StageConfig::default`]).
+pub fn from_json_over_defaults<T: Serialize + DeserializeOwned + Default>(text: &str) -> serde_json::Result<T> {
+    fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+        match (base, over) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+                for (k, v) in o {
+                    match b.get_mut(&k) {
+                        Some(slot) => merge(slot, v),
+                        None => {
+                            b.insert(k, v);
+                        }
+                    }
+                }
+            }
+            (slot, v) => *slot = v,
+        }
+    }
+    let mut base = serde_json::to_value(T::default())?;
+    merge(&mut base, serde_json::from_str(text)?);
+    serde_json::from_value(base)
+}
+
+/// Reads a JSON config file with [`from_json_over_defaults`].
+pub fn load_json<T: Serialize + DeserializeOwned + Default>(path: &Path) -> std::io::Result<T> {
     let text = std::fs::read_to_string(path)?;
-    serde_json::from_str(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    from_json_over_defaults(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -145,6 +170,15 @@ mod tests {
         assert_eq!(p.regressor.batch_size, 200);
         let back: RunConfig = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);
+        // Nested partial configs keep the enclosing defaults.
+        let e: crate::experiment::ExperimentConfig =
+            from_json_over_defaults(r#"{"hitmusicnet": {"autoencoder": {"patience": 5}}, "study": {"model": {"seq": {"lstm_dims": [8]}}}}"#).unwrap();
+        assert_eq!(e.hitmusicnet.autoencoder.patience, Some(5));
+        assert_eq!((e.hitmusicnet.autoencoder.batch_size, e.hitmusicnet.autoencoder.epochs), (32, 50));
+        assert_eq!(e.hitmusicnet.autoencoder.monitor, Monitor::TrainLoss);
+        assert_eq!(e.study.model.seq.lstm_dims, vec![8]);
+        assert_eq!(e.study.model.seq.code_dim, 20);
+        assert!(from_json_over_defaults::<RunConfig>(r#"{"seed": "x"}"#).is_err());
         let h = HmnRunConfig::default();
         assert_eq!((h.autoencoder.batch_size, h.regressor.batch_size), (32, 256));
         assert_eq!(h.model.code_dim(), 45);

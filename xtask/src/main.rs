@@ -13,6 +13,7 @@ mod logmel;
 mod tags;
 mod models;
 mod test;
+mod train;
 
 /// Chorder: estimate how popular a piece of music is likely to be, from its audio alone.
 #[derive(Parser)]
@@ -37,6 +38,7 @@ enum Command {
     Tags(tags::Args),
     /// Run the whole test suite, as CI does.
     Test(test::Args),
+    Train(train::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::ImportWeights(args) => import_weights::run(args),
         Command::Tags(args) => tags::run(args),
         Command::Test(args) => test::run(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

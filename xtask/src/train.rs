@@ -1,0 +1,131 @@
+//! `cargo xtask train`: train the study's model and HitMusicNet on a dataset's fixed split,
+//! evaluate both against the random baseline on the test split, and write bundles and
+//! reports (see `chorder_train::experiment`). Resumable: re-running the same command after
+//! an interruption continues from the last finished epoch.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chorder_analysis::cache::file_sha256;
+use chorder_analysis::{Embedder, FeatureCache};
+use chorder_engine::dataset::{Dataset as TrackList, Split};
+use chorder_models::bundle::Licence;
+use chorder_train::config::load_json;
+use chorder_train::data::{Dataset, Sample};
+use chorder_train::experiment::{run_experiment, ExperimentConfig};
+use chorder_train::export::ExportInfo;
+use chorder_train::synth::{synthetic, SynthConfig};
+use chorder_train::trainer::Control;
+
+use crate::models::load_embedding_bundle;
+
+/// Train and evaluate the popularity models (resumable).
+///
+/// Reads the embeddings and features that `cargo xtask extract` cached for the dataset,
+/// or, with `--synthetic N`, draws a synthetic set with a known answer (a smoke test).
+#[derive(clap::Args)]
+pub struct Args {
+    /// The dataset file (dataset.json) whose songs were extracted.
+    #[arg(long, required_unless_present = "synthetic")]
+    pub dataset: Option<PathBuf>,
+    /// Embedding model bundle the cache was built with; default: the built-in MSD musicnn.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Cache folder (default: `cache/` next to the dataset file).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Use the cache of the clean feature definitions (as `extract --clean-features`).
+    #[arg(long)]
+    pub clean_features: bool,
+    /// Experiment config (JSON, `chorder_train::experiment::ExperimentConfig`; missing
+    /// fields take the study's defaults). Input sizes are always taken from the data.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Output folder (run directories, bundles, report.json, report.txt).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Train on N synthetic songs (70 / 15 / 15 split) instead of a dataset.
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    /// Print one line per epoch.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Train / validation / test sets from the dataset's split and the feature cache.
+fn load_split(args: &Args, dataset: &std::path::Path, embedder: &Embedder) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
+    let tracks = TrackList::load(dataset).with_context(|| format!("cannot load dataset {}", dataset.display()))?;
+    let root = args.cache.clone().unwrap_or_else(|| crate::extract::default_cache_root(dataset));
+    let cache = FeatureCache::new(&root, embedder.id(), !args.clean_features);
+    let mut sets: Option<[Dataset; 3]> = None;
+    let mut missing = 0usize;
+    for t in &tracks.tracks {
+        let key = file_sha256(&t.audio).with_context(|| format!("cannot read {}", t.audio.display()))?;
+        let Some(song) = cache.get(&key).map_err(|e| anyhow::anyhow!("cache entry of {}: {e}", t.id))? else {
+            missing += 1;
+            continue;
+        };
+        if song.n_windows == 0 {
+            missing += 1;
+            continue;
+        }
+        let sets = sets.get_or_insert_with(|| std::array::from_fn(|_| Dataset::new(song.dim, song.features.len())));
+        let i = match t.split {
+            Split::Train => 0,
+            Split::Validation => 1,
+            Split::Test => 2,
+        };
+        let sample = Sample { embeddings: song.embeddings, n_steps: song.n_windows, features: song.features, target: t.popularity / 100.0 };
+        sets[i].push(sample).map_err(|e| anyhow::anyhow!("track {}: {e}", t.id))?;
+    }
+    if missing > 0 {
+        eprintln!("train: {missing} song(s) have no cache entry; run `cargo xtask extract` first to include them");
+    }
+    let [train, val, test] = sets.context("no song of the dataset is in the cache; run `cargo xtask extract` first")?;
+    anyhow::ensure!(!train.is_empty() && !val.is_empty() && !test.is_empty(), "empty split: train {}, validation {}, test {}", train.len(), val.len(), test.len());
+    Ok((train, val, test, tracks.source.clone()))
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let embedder = Embedder::shared(load_embedding_bundle(args.model.as_deref())?)?;
+    let (train, val, test, source) = match (args.synthetic, &args.dataset) {
+        (Some(n), _) => {
+            // 48 features, so HitMusicNet's n/2, n/3, n/5 widths are usable (24-16-9).
+            let all = synthetic(&SynthConfig { n, seed: 7, feat_dim: 48, ..Default::default() });
+            let (train, rest) = all.split_at(n * 70 / 100);
+            let (val, test) = rest.split_at(n * 15 / 100);
+            (train, val, test, format!("synthetic ({n} songs)"))
+        }
+        (None, Some(dataset)) => load_split(&args, dataset, &embedder)?,
+        (None, None) => anyhow::bail!("give --dataset or --synthetic"),
+    };
+    let mut cfg: ExperimentConfig = match &args.config {
+        Some(p) => load_json(p)?,
+        None => ExperimentConfig::default(),
+    };
+    cfg.fit_to_data(train.emb_dim, train.feat_dim);
+    println!(
+        "train: {} / {} / {} songs (D = {}, F = {}) from {source} into {}",
+        train.len(),
+        val.len(),
+        test.len(),
+        train.emb_dim,
+        train.feat_dim,
+        args.out.display()
+    );
+    let info = ExportInfo {
+        source,
+        source_sha256: String::new(),
+        converted_by: format!("cargo xtask train (chorder-train {}), embeddings from {}", env!("CARGO_PKG_VERSION"), embedder.id()),
+        licence: Licence {
+            spdx: "MIT OR Apache-2.0".into(),
+            text: "Weights trained by Chorder; licensed like the Chorder source (MIT OR Apache-2.0).".into(),
+        },
+    };
+    let mut control = Control { verbose: args.verbose, ..Default::default() };
+    let report = run_experiment(&cfg, (&train, &val, &test), &args.out, embedder.front_end(), &info, &mut control)?
+        .context("training stopped before the end")?;
+    print!("{}", report.eval.table());
+    println!("reports and bundles in {}", args.out.display());
+    Ok(())
+}
