@@ -22,14 +22,19 @@
 //! hop. Cost: one FFT of the song plus ~0.42 f_k / (sr / N) multiply-adds and two inverse
 //! FFTs of `M` points per bin, against librosa's 7 resamplings and 7 STFTs.
 //!
-//! Differences left: no resampling filter (resampy kaiser_fast is flat to 1e-5 below 0.3 of
-//! its input Nyquist, and every kernel's pass band lies below 0.19 of it), a sharp
-//! spectral cut instead of librosa's sparsified coefficient set (whose Dirichlet tails on
-//! the 256-point grid leak about 1 % of the spectrum into every bin: the main remaining
-//! difference; widening the cut from 3.5 to 8 kernel bins changes the error little), and
-//! numpy's reflect padding of the full-rate song instead of each octave's. Measured
-//! against librosa 0.6.3 on the 10 s fixture clips: chroma means within 1.2e-3 absolute,
-//! tonnetz means within 5e-4 (`engine/tests/features_librosa.rs`).
+//! Differences left, measured against librosa 0.6.3 `cqt` on the rock fixture (862
+//! frames): the per-bin gains agree (median ratio 1.0000 +- 2e-4 in every octave) and
+//! interior frames' chroma differs by a median 5e-4; the error of the song means (chroma
+//! within 1.2e-3, tonnetz within 5e-4 on both fixtures, `engine/tests/features_librosa.rs`)
+//! comes about half from the **last ~5 frames** (chroma off by 0.04-0.11 there) and the
+//! first few (~2e-3). Cause: librosa resamples each octave with resampy, which treats
+//! samples beyond the ends as zeros (the last ~16 samples of every octave signal taper,
+//! compounding over 7 octaves), and only then reflect-pads; this module reflect-pads the
+//! full-rate song once. Reproducing that needs the octave-by-octave pipeline itself at the
+//! edges. Smaller differences: no resampling filter (resampy kaiser_fast is flat to 1e-5
+//! below 0.3 of its input Nyquist, and every kernel's pass band lies below 0.19 of it) and
+//! a sharp spectral cut instead of librosa's sparsified coefficient set (widening the cut
+//! from 3.5 to 8 kernel bins changes the error little).
 //!
 //! Speed (one thread, 30 s at 44.1 kHz, `cargo bench -p chorder-engine --bench features`):
 //! about 30 ms, of which about a third is the whole-song FFT.

@@ -40,10 +40,9 @@
 //! - CQT families: chroma abs <= 1.2e-3 (rel <= 4e-3) [abs 2.5e-3], tonnetz abs <= 5e-4
 //!   [abs 1.5e-3]. The CQT evaluates librosa's kernels exactly (same lengths, offsets,
 //!   gains, tuning) but with one FFT of the whole song instead of librosa's
-//!   octave-by-octave resampling; what is left is librosa's sparsified kernels (1 % of
-//!   each kernel's mass dropped on a 256-point grid, which leaks a little of the whole
-//!   spectrum into every bin) and per-octave edge padding. The resampling filter itself
-//!   is flat to 1e-5 where the kernels look (checked with resampy). See [`cqt`].
+//!   octave-by-octave resampling; interior frames agree to ~5e-4, and most of the rest
+//!   comes from the first and last few frames, where librosa's resampler zero-extends
+//!   each octave's signal before padding it. See [`cqt`].
 //!
 //! # Streaming
 //! [`FeatureStream`] takes blocks of any size; [`extract`] is the same stream fed once.
