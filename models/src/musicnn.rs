@@ -146,51 +146,76 @@ impl Affine {
     }
 }
 
-/// `z [rows, C]` → per-group max over `group` consecutive... (see callers): for every output
-/// row `r` and channel `c`, `scale·relu(ext + bias) + shift`, where `ext` is the max (scale ≥ 0)
-/// or min (scale < 0) of `z[rows_of(r), c]`. `rows_of(r)` yields the row indices to pool.
-fn pooled_relu_bn(
-    z: &[f32],
-    n_out: usize,
-    n_c: usize,
-    bias: &[f32],
-    bn: &Affine,
-    rows_of: impl Fn(usize) -> std::ops::Range<usize>,
-    row_index: impl Fn(usize, usize) -> usize,
-) -> Vec<f32> {
-    let mut out = vec![0.0f32; n_out * n_c];
-    let mut hi = vec![f32::NEG_INFINITY; n_c];
-    let mut lo = vec![f32::INFINITY; n_c];
-    for r in 0..n_out {
-        hi.fill(f32::NEG_INFINITY);
-        lo.fill(f32::INFINITY);
-        for j in rows_of(r) {
-            let row = &z[row_index(r, j) * n_c..][..n_c];
-            for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(row) {
-                *h = h.max(v);
-                *l = l.min(v);
-            }
-        }
-        for c in 0..n_c {
-            let ext = if bn.scale[c] >= 0.0 { hi[c] } else { lo[c] };
-            out[r * n_c + c] = bn.relu_bn(c, ext, bias[c]);
-        }
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]` with `gemm` (the engine behind candle's CPU matmul),
+/// called directly so that im2col matrices can be strided views of the input: `lhs(i, j)` is
+/// `lhs[i·lhs_rs + j·lhs_cs]` (rows may overlap), `rhs` is row-major, `dst(i, j)` is
+/// `dst[i·dst_rs + j·dst_cs]`. Threads: candle's setting (`RAYON_NUM_THREADS`).
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
     }
-    out
+    // Bounds of every element gemm touches, checked once here.
+    assert!((m - 1) * lhs_rs + (k.max(1) - 1) * lhs_cs < lhs.len() || k == 0);
+    assert!(rhs.len() >= k * n);
+    assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
+    let threads = candle_core::utils::get_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index gemm forms inside the three slices; `dst`
+    // is borrowed mutably and does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            n as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
 }
 
-/// `a [m, k]` (row-major) × `w [k, n]` → `[m, n]` row-major.
-fn matmul(a: Vec<f32>, m: usize, k: usize, w: &Tensor) -> candle_core::Result<Vec<f32>> {
-    let a = Tensor::from_vec(a, (m, k), &Device::Cpu)?;
-    a.matmul(w)?.flatten_all()?.to_vec1()
+/// Max and min of a slice.
+#[inline]
+fn max_min(v: &[f32]) -> (f32, f32) {
+    v.iter()
+        .fold((f32::NEG_INFINITY, f32::INFINITY), |(h, l), &x| (h.max(x), l.min(x)))
 }
+
+/// Frames per tile of the timbral convs: the patch matrix and the product of one tile stay
+/// in L2 (16·59·266·4 B ≈ 1 MB at most).
+const TIMBRAL_TILE: usize = 8;
 
 /// Timbral conv `[kh × kw]` on the time-padded input, ReLU, BN, max over frequency.
 /// Mirrors `models.py` `timbral_block` (padding "valid" after the explicit 3/3 time pad).
 #[derive(Debug, Clone)]
 struct TimbralBlock {
-    /// `[kh·kw, C]`, row `dt·kw + df` (TF HWIO with in=1, reshaped).
-    kernel: Tensor,
+    /// `[kh·kw, C]` row-major, row `dt·kw + df` (TF HWIO with in=1, reshaped).
+    kernel: Vec<f32>,
     bias: Vec<f32>,
     bn: Affine,
     kh: usize,
@@ -201,7 +226,7 @@ struct TimbralBlock {
 impl TimbralBlock {
     fn load(kh: usize, kw: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((kh * kw, filters), "kernel")?,
+            kernel: vb.get((kh * kw, filters), "kernel")?.flatten_all()?.to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             kh,
@@ -210,23 +235,37 @@ impl TimbralBlock {
         })
     }
 
-    /// `xpad`: `[(T + kh - 1), n_mels]` zero-padded in time → `[T, C]`.
-    fn forward(&self, xpad: &[f32], n_frames: usize, n_mels: usize) -> candle_core::Result<Vec<f32>> {
+    /// `xpad`: `[(T + kh - 1), n_mels]` zero-padded in time → `out [T, n_out]` columns
+    /// `col .. col + C`.
+    fn forward(&self, xpad: &[f32], n_frames: usize, n_mels: usize, out: &mut [f32], n_out: usize, col: usize) {
         let (kh, kw, c) = (self.kh, self.kw, self.filters);
         let f_out = n_mels - kw + 1;
         let k = kh * kw;
-        let mut cols = vec![0.0f32; n_frames * f_out * k];
-        for t in 0..n_frames {
-            for f in 0..f_out {
-                let dst = &mut cols[(t * f_out + f) * k..][..k];
-                for dt in 0..kh {
-                    let src = &xpad[(t + dt) * n_mels + f..][..kw];
-                    dst[dt * kw..(dt + 1) * kw].copy_from_slice(src);
+        let mut cols = vec![0.0f32; TIMBRAL_TILE * f_out * k];
+        // Column-major product: z[ch·m + row], so each (frame, channel) pools a contiguous run.
+        let mut z = vec![0.0f32; TIMBRAL_TILE * f_out * c];
+        for t0 in (0..n_frames).step_by(TIMBRAL_TILE) {
+            let nt = TIMBRAL_TILE.min(n_frames - t0);
+            let m = nt * f_out;
+            for tt in 0..nt {
+                for f in 0..f_out {
+                    let dst = &mut cols[(tt * f_out + f) * k..][..k];
+                    for dt in 0..kh {
+                        let src = &xpad[(t0 + tt + dt) * n_mels + f..][..kw];
+                        dst[dt * kw..(dt + 1) * kw].copy_from_slice(src);
+                    }
+                }
+            }
+            sgemm((m, k, c), &cols, (k, 1), &self.kernel, &mut z, (1, m));
+            for ch in 0..c {
+                let scale = self.bn.scale[ch];
+                for tt in 0..nt {
+                    let (hi, lo) = max_min(&z[ch * m + tt * f_out..][..f_out]);
+                    let ext = if scale >= 0.0 { hi } else { lo };
+                    out[(t0 + tt) * n_out + col + ch] = self.bn.relu_bn(ch, ext, self.bias[ch]);
                 }
             }
         }
-        let z = matmul(cols, n_frames * f_out, k, &self.kernel)?;
-        Ok(pooled_relu_bn(&z, n_frames, c, &self.bias, &self.bn, |_| 0..f_out, |t, f| t * f_out + f))
     }
 }
 
@@ -234,8 +273,8 @@ impl TimbralBlock {
 /// ReLU, BN, max over frequency. Mirrors `models.py` `tempo_block`.
 #[derive(Debug, Clone)]
 struct TempoBlock {
-    /// `[k, C]`, row `dt` (TF HWIO `[k,1,1,C]` reshaped).
-    kernel: Tensor,
+    /// `[k, C]` row-major, row `dt` (TF HWIO `[k,1,1,C]` reshaped).
+    kernel: Vec<f32>,
     bias: Vec<f32>,
     bn: Affine,
     k: usize,
@@ -245,7 +284,7 @@ struct TempoBlock {
 impl TempoBlock {
     fn load(k: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((k, filters), "kernel")?,
+            kernel: vb.get((k, filters), "kernel")?.flatten_all()?.to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             k,
@@ -253,11 +292,13 @@ impl TempoBlock {
         })
     }
 
-    /// `xn`: `[T, n_mels]` (unpadded) → `[T, C]`.
-    fn forward(&self, xn: &[f32], n_frames: usize, n_mels: usize) -> candle_core::Result<Vec<f32>> {
+    /// `xn`: `[T, n_mels]` (unpadded) → `out [T, n_out]` columns `col .. col + C`.
+    fn forward(&self, xn: &[f32], n_frames: usize, n_mels: usize, out: &mut [f32], n_out: usize, col: usize) {
         let (k, c) = (self.k, self.filters);
         let before = (k - 1) / 2;
-        // Frequency-major padded copy: row f holds the band's frames with zero padding.
+        // Frequency-major padded copy: row f holds the band's frames with zero padding; the
+        // patch matrix of band f is the Hankel view xt[f·len + t + dt] (row and column
+        // stride 1), so no im2col copy is made.
         let len = n_frames + k - 1;
         let mut xt = vec![0.0f32; n_mels * len];
         for t in 0..n_frames {
@@ -265,14 +306,23 @@ impl TempoBlock {
                 xt[f * len + before + t] = xn[t * n_mels + f];
             }
         }
-        let mut cols = vec![0.0f32; n_mels * n_frames * k];
+        // Column-major per band: z[ch·T + t]; running max/min over bands.
+        let mut z = vec![0.0f32; n_frames * c];
+        let mut hi = vec![f32::NEG_INFINITY; n_frames * c];
+        let mut lo = vec![f32::INFINITY; n_frames * c];
         for f in 0..n_mels {
-            for t in 0..n_frames {
-                cols[(f * n_frames + t) * k..][..k].copy_from_slice(&xt[f * len + t..][..k]);
+            sgemm((n_frames, k, c), &xt[f * len..(f + 1) * len], (1, 1), &self.kernel, &mut z, (1, n_frames));
+            for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(&z) {
+                *h = h.max(v);
+                *l = l.min(v);
             }
         }
-        let z = matmul(cols, n_mels * n_frames, k, &self.kernel)?;
-        Ok(pooled_relu_bn(&z, n_frames, c, &self.bias, &self.bn, |_| 0..n_mels, |t, f| f * n_frames + t))
+        for ch in 0..c {
+            let ext = if self.bn.scale[ch] >= 0.0 { &hi } else { &lo };
+            for t in 0..n_frames {
+                out[t * n_out + col + ch] = self.bn.relu_bn(ch, ext[ch * n_frames + t], self.bias[ch]);
+            }
+        }
     }
 }
 
@@ -280,8 +330,8 @@ impl TempoBlock {
 /// Mirrors `models.py` `midend` conv1/conv2/conv3.
 #[derive(Debug, Clone)]
 struct MidendConv {
-    /// `[kh·C_in, C]`, row `dt·C_in + ch` (TF HWIO `[kh,C_in,1,C]` reshaped).
-    kernel: Tensor,
+    /// `[kh·C_in, C]` row-major, row `dt·C_in + ch` (TF HWIO `[kh,C_in,1,C]` reshaped).
+    kernel: Vec<f32>,
     bias: Vec<f32>,
     bn: Affine,
     kh: usize,
@@ -292,7 +342,7 @@ struct MidendConv {
 impl MidendConv {
     fn load(kh: usize, c_in: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((kh * c_in, filters), "kernel")?,
+            kernel: vb.get((kh * c_in, filters), "kernel")?.flatten_all()?.to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             kh,
@@ -302,19 +352,21 @@ impl MidendConv {
     }
 
     /// `x`: `[T, C_in]` → `[T, C]`.
-    fn forward(&self, x: &[f32], n_frames: usize) -> candle_core::Result<Vec<f32>> {
+    fn forward(&self, x: &[f32], n_frames: usize) -> Vec<f32> {
         let (kh, c_in, c) = (self.kh, self.c_in, self.filters);
         let pad = (kh - 1) / 2;
         let mut xpad = vec![0.0f32; (n_frames + kh - 1) * c_in];
         xpad[pad * c_in..(pad + n_frames) * c_in].copy_from_slice(x);
-        // Row t of the patch matrix is the contiguous window xpad[t .. t + kh].
-        let k = kh * c_in;
-        let mut cols = vec![0.0f32; n_frames * k];
-        for t in 0..n_frames {
-            cols[t * k..][..k].copy_from_slice(&xpad[t * c_in..][..k]);
+        // Row t of the patch matrix is the contiguous window xpad[t·C_in .. (t + kh)·C_in]:
+        // a strided view with row stride C_in.
+        let mut z = vec![0.0f32; n_frames * c];
+        sgemm((n_frames, kh * c_in, c), &xpad, (c_in, 1), &self.kernel, &mut z, (c, 1));
+        for row in z.chunks_exact_mut(c) {
+            for (ch, v) in row.iter_mut().enumerate() {
+                *v = self.bn.relu_bn(ch, *v, self.bias[ch]);
+            }
         }
-        let z = matmul(cols, n_frames, k, &self.kernel)?;
-        Ok(pooled_relu_bn(&z, n_frames, c, &self.bias, &self.bn, |t| t..t + 1, |_, j| j))
+        z
     }
 }
 
@@ -468,34 +520,30 @@ impl Musicnn {
         let mut xpad = vec![0.0f32; (n_frames + kh - 1) * n_mels];
         xpad[pad * n_mels..(pad + n_frames) * n_mels].copy_from_slice(&xn);
 
-        // Front end: [T, 561] = [f74 | f77 | s128 | s64 | s32].
-        let mut blocks = Vec::new();
-        for b in &self.timbral {
-            blocks.push((b.forward(&xpad, n_frames, n_mels)?, b.filters));
-        }
-        for b in &self.temporal {
-            blocks.push((b.forward(&xn, n_frames, n_mels)?, b.filters));
-        }
+        // Front end: [T, 561] = [f74 | f77 | s128 | s64 | s32], written into the first 561
+        // columns of the [T, 753] feature matrix.
         let n_fe = self.cfg.frontend_channels();
         let m = self.cfg.midend_filters;
         let n_ch = self.cfg.pooled_channels();
         let mut features = vec![0.0f32; n_frames * n_ch];
         let mut col = 0;
-        for (out, c) in &blocks {
-            for t in 0..n_frames {
-                features[t * n_ch + col..][..*c].copy_from_slice(&out[t * c..][..*c]);
-            }
-            col += c;
+        for b in &self.timbral {
+            b.forward(&xpad, n_frames, n_mels, &mut features, n_ch, col);
+            col += b.filters;
+        }
+        for b in &self.temporal {
+            b.forward(&xn, n_frames, n_mels, &mut features, n_ch, col);
+            col += b.filters;
         }
         let fe: Vec<f32> = (0..n_frames)
             .flat_map(|t| features[t * n_ch..][..n_fe].iter().copied())
             .collect();
 
         // Mid-end: c1, r2 = conv2(c1) + c1, r3 = conv3(r2) + r2.
-        let c1 = self.midend[0].forward(&fe, n_frames)?;
-        let mut r2 = self.midend[1].forward(&c1, n_frames)?;
+        let c1 = self.midend[0].forward(&fe, n_frames);
+        let mut r2 = self.midend[1].forward(&c1, n_frames);
         r2.iter_mut().zip(&c1).for_each(|(a, b)| *a += b);
-        let mut r3 = self.midend[2].forward(&r2, n_frames)?;
+        let mut r3 = self.midend[2].forward(&r2, n_frames);
         r3.iter_mut().zip(&r2).for_each(|(a, b)| *a += b);
         for (i, part) in [&c1, &r2, &r3].into_iter().enumerate() {
             let col = n_fe + i * m;
