@@ -26,8 +26,15 @@ use crate::models::load_embedding_bundle;
 #[derive(clap::Args)]
 pub struct Args {
     /// The dataset file (dataset.json) whose songs were extracted.
-    #[arg(long, required_unless_present = "synthetic")]
+    #[arg(long, required_unless_present_any = ["synthetic", "preset"])]
     pub dataset: Option<PathBuf>,
+    /// `demo`: the built-in demo model, end to end: generate the corpus
+    /// (`gen-corpus --songs 480 --seconds 12 --seed 7`), import it, extract it with the
+    /// built-in musicnn, train, and copy the popularity bundle to
+    /// `models/assets/demo_popularity.safetensors` (a demonstration, not a predictor of real
+    /// popularity). Work files go to `target/demo/`.
+    #[arg(long, value_parser = ["demo"], conflicts_with_all = ["dataset", "synthetic"])]
+    pub preset: Option<String>,
     /// Embedding model bundle the cache was built with; default: the built-in MSD musicnn.
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -42,8 +49,8 @@ pub struct Args {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Output folder (run directories, bundles, report.json, report.txt).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "preset")]
+    pub out: Option<PathBuf>,
     /// Train on N synthetic songs (70 / 15 / 15 split) instead of a dataset.
     #[arg(long)]
     pub synthetic: Option<usize>,
@@ -86,7 +93,73 @@ fn load_split(args: &Args, dataset: &std::path::Path, embedder: &Embedder) -> an
     Ok((train, val, test, tracks.source.clone()))
 }
 
+/// Songs, seconds and seed of the demo corpus.
+const DEMO_CORPUS: (usize, f64, u64) = (480, 12.0, 7);
+
+/// `--preset demo`: corpus → dataset → cache → training → `models/assets/`.
+fn run_demo(args: Args) -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let work = root.join("target/demo");
+    let corpus = work.join("corpus");
+    let (songs, seconds, seed) = DEMO_CORPUS;
+    if !corpus.join("manifest.csv").exists() {
+        crate::gen_corpus::run(crate::gen_corpus::Args {
+            songs,
+            seconds,
+            seed,
+            sample_rate: 22_050,
+            out: corpus.clone(),
+            force: false,
+        })?;
+    }
+    let dataset = corpus.join("dataset.json");
+    crate::import::run(crate::import::Args {
+        source: crate::import::Source::Manifest {
+            manifest: corpus.join("manifest.csv"),
+            common: crate::import::Common {
+                out: dataset.clone(),
+                seed: 0,
+                split: "80/10/10".into(),
+            },
+        },
+    })?;
+    crate::extract::run(crate::extract::Args {
+        dataset: dataset.clone(),
+        model: None,
+        cache: None,
+        jobs: None,
+        clean_features: false,
+    })?;
+    let out = work.join("train");
+    let source = format!(
+        "Chorder generated corpus (demo): gen-corpus --songs {songs} --seconds {seconds} --seed {seed}, split 80/10/10 seed 0"
+    );
+    run_with(
+        Args {
+            dataset: Some(dataset),
+            preset: None,
+            out: Some(out.clone()),
+            ..args
+        },
+        Some(source),
+    )?;
+    let dest = root.join("models/assets/demo_popularity.safetensors");
+    std::fs::copy(out.join("chorder_popularity.safetensors"), &dest)
+        .with_context(|| format!("cannot write {}", dest.display()))?;
+    std::fs::copy(out.join("report.txt"), root.join("models/assets/demo_popularity.report.txt"))?;
+    println!("demo model written to {}", dest.display());
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.preset.is_some() {
+        return run_demo(args);
+    }
+    run_with(args, None)
+}
+
+fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
+    let out = args.out.clone().context("give --out")?;
     let embedder = Embedder::shared(load_embedding_bundle(args.model.as_deref())?)?;
     let (train, val, test, source) = match (args.synthetic, &args.dataset) {
         (Some(n), _) => {
@@ -96,7 +169,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let (val, test) = rest.split_at(n * 15 / 100);
             (train, val, test, format!("synthetic ({n} songs)"))
         }
-        (None, Some(dataset)) => load_split(&args, dataset, &embedder)?,
+        (None, Some(dataset)) => {
+            let (train, val, test, source) = load_split(&args, dataset, &embedder)?;
+            (train, val, test, source_override.unwrap_or(source))
+        }
         (None, None) => anyhow::bail!("give --dataset or --synthetic"),
     };
     let mut cfg: ExperimentConfig = match &args.config {
@@ -111,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         test.len(),
         train.emb_dim,
         train.feat_dim,
-        args.out.display()
+        out.display()
     );
     let info = ExportInfo {
         source,
@@ -123,9 +199,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let mut control = Control { verbose: args.verbose, ..Default::default() };
-    let report = run_experiment(&cfg, (&train, &val, &test), &args.out, embedder.front_end(), &info, &mut control)?
+    let report = run_experiment(&cfg, (&train, &val, &test), &out, embedder.front_end(), &info, &mut control)?
         .context("training stopped before the end")?;
     print!("{}", report.eval.table());
-    println!("reports and bundles in {}", args.out.display());
+    println!("reports and bundles in {}", out.display());
     Ok(())
 }
