@@ -1,43 +1,27 @@
 //! Constant-Q magnitudes as librosa 0.6 `cqt` computes them for `chroma_cqt` (84 bins from
-//! C1 = 32.70 Hz, 12 bins per octave, hop 512, Hann kernels, L1 norm, `scale=True`), with
-//! one FFT of the whole song instead of librosa's octave-by-octave resampling.
+//! C1 = 32.70 Hz, 12 bins per octave, hop 512, Hann kernels, L1 norm, `scale=True`, tuning
+//! from [`super::tuning`]). Two implementations:
 //!
-//! # What librosa does
-//! librosa estimates the tuning, resamples the song to half its rate (kaiser_fast) when the
-//! top octave allows it, then per octave (top first) takes an STFT with a rectangular
-//! window (`n_fft = 256` at 22.05 kHz for 44.1 kHz input), multiplies it by the FFT of 12
-//! complex Hann-windowed kernels (sparsified: the smallest coefficients holding 1 % of each
-//! kernel's L1 mass are dropped), and halves the rate for the next octave. Magnitudes are
-//! divided by the square root of each kernel's length.
-//!
-//! # What this module does
-//! Bin `k` is the correlation of the song with librosa's kernel for that bin: a periodic
-//! Hann window of librosa's integer length at librosa's octave rate (same duration, same
-//! half-sample offset), modulated at the tuned centre frequency, with librosa's gain
-//! (`ilen * sqrt(2)^(octave + resamplings) / sqrt(length)`). It is evaluated in the
-//! frequency domain: one real FFT of the reflect-padded song (`N = 512 M` points), and per
-//! bin the product of that spectrum with the kernel's exact discrete-time transform over
-//! `|f - f_k| <= 3.5 / T_k` (librosa's sparsification keeps the same ±3.5-bin support),
-//! folded modulo `M` so that one inverse FFT of `M` points yields the bin's values at every
-//! hop. Cost: one FFT of the song plus ~0.42 f_k / (sr / N) multiply-adds and two inverse
-//! FFTs of `M` points per bin, against librosa's 7 resamplings and 7 STFTs.
-//!
-//! Differences left, measured against librosa 0.6.3 `cqt` on the rock fixture (862
-//! frames): the per-bin gains agree (median ratio 1.0000 +- 2e-4 in every octave) and
-//! interior frames' chroma differs by a median 5e-4; the error of the song means (chroma
-//! within 1.2e-3, tonnetz within 5e-4 on both fixtures, `engine/tests/features_librosa.rs`)
-//! comes about half from the **last ~5 frames** (chroma off by 0.04-0.11 there) and the
-//! first few (~2e-3). Cause: librosa resamples each octave with resampy, which treats
-//! samples beyond the ends as zeros (the last ~16 samples of every octave signal taper,
-//! compounding over 7 octaves), and only then reflect-pads; this module reflect-pads the
-//! full-rate song once. Reproducing that needs the octave-by-octave pipeline itself at the
-//! edges. Smaller differences: no resampling filter (resampy kaiser_fast is flat to 1e-5
-//! below 0.3 of its input Nyquist, and every kernel's pass band lies below 0.19 of it) and
-//! a sharp spectral cut instead of librosa's sparsified coefficient set (widening the cut
-//! from 3.5 to 8 kernel bins changes the error little).
-//!
-//! Speed (one thread, 30 s at 44.1 kHz, `cargo bench -p chorder-engine --bench features`):
-//! about 30 ms, of which about a third is the whole-song FFT.
+//! - [`cqt_magnitudes_multirate`] (what the extractor uses): librosa's own pipeline. The
+//!   song is decimated with resampy's kaiser_fast filter ([`super::decimate`]; by 2 at
+//!   44.1/48 kHz), then per octave, top first, a rectangular-window STFT (`n_fft` 256 at
+//!   22.05 kHz, reflect-centred, hop 256 >> octave) is multiplied by the FFTs of 12
+//!   complex Hann kernels sparsified like `util.sparsify_rows(quantile=0.01)`, and the
+//!   signal is decimated by 2 for the next octave (gains `sqrt(2)` per octave on signal
+//!   and kernels, then `1 / sqrt(length)`). Against librosa 0.6.3 on the rock fixture:
+//!   every CQT value within 1.3e-4 relative (float32 rounding), chroma means within 1e-7.
+//!   Cost for 30 s at 44.1 kHz: one 63-tap decimation of the song plus 6 of ever shorter
+//!   signals, and 7 x 2585 real FFTs of 256 points with ~12 x 13 complex multiply-adds
+//!   each.
+//! - [`cqt_magnitudes`] with a [`CqtPlan`]: the same kernels (lengths, offsets, gains,
+//!   tuning) evaluated with one FFT of the reflect-padded whole song, each bin's exact
+//!   kernel transform applied over `|f - f_k| <= 3.5 / T_k` and folded modulo `M` so one
+//!   inverse FFT of `M` points gives the bin at every hop. It does not reproduce librosa's
+//!   edge handling (resampy zero-extends every octave's signal before its reflect padding,
+//!   which changes the first and last few frames: chroma off by up to 0.1 in the last 5
+//!   frames) nor the sparsified kernels' leakage; song-mean chroma differs by up to
+//!   1.2e-3, tonnetz by 5e-4 (interior frames ~5e-4). Kept as a fallback and for
+//!   comparison; it is not faster in practice.
 
 use std::f64::consts::PI;
 
@@ -488,4 +472,146 @@ mod tests {
             c.get(45, t)
         );
     }
+}
+
+/// librosa 0.6 `cqt(y, sr, hop_length=512, n_bins=84, tuning=tuning)` magnitudes computed
+/// the way librosa computes them: early kaiser_fast decimation ([`super::decimate`]), then
+/// per octave (top first) a rectangular-window STFT (`n_fft` = librosa's, reflect-centred)
+/// times the 12 sparsified kernel spectra, decimating by 2 between octaves. Returns `None`
+/// where librosa would not take the kaiser_fast path (native rates below ~9.7 kHz, which
+/// [`super::FeatureStream`] refuses anyway) or raises.
+pub fn cqt_magnitudes_multirate(signal: &[f32], sr: f64, tuning: f64) -> Option<CqtMagnitudes> {
+    use super::decimate::decimate;
+    let bpo = BINS_PER_OCTAVE as f64;
+    let q = 1.0 / (2f64.powf(1.0 / bpo) - 1.0);
+    let fmin = c1_hz();
+    let fmin_t = fmin * 2f64.powf((N_CQT_BINS - BINS_PER_OCTAVE) as f64 / bpo);
+    let fmax_t = fmin * 2f64.powf((N_CQT_BINS - 1) as f64 / bpo);
+    let filter_cutoff = fmax_t * (1.0 + 0.5 * HANN_BANDWIDTH / q);
+    let nyquist = sr / 2.0;
+    if !(filter_cutoff < BW_FASTEST * nyquist) || signal.len() < 2 {
+        return None;
+    }
+    let c1 = ((BW_FASTEST * nyquist / filter_cutoff).log2().ceil() as i64 - 1 - 1).max(0);
+    let c2 = (num_two_factors(CQT_HOP) as i64 - N_OCTAVES as i64 + 1).max(0);
+    let factor = 1usize << c1.min(c2);
+    let mut y = if factor > 1 { decimate(signal, factor) } else { signal.to_vec() };
+    let rate = sr / factor as f64;
+    let mut hop = CQT_HOP / factor;
+    let corr = 2f64.powf(tuning / bpo);
+    if fmin * corr * 2f64.powf((N_CQT_BINS - 1) as f64 / bpo) * (1.0 + 0.5 * HANN_BANDWIDTH / q)
+        > rate / 2.0
+    {
+        return None;
+    }
+
+    // The 12 kernels of the top octave at `rate` (librosa constant_q + __cqt_filter_fft).
+    let lengths = basis_lengths(rate, fmin_t, tuning);
+    let max_len = lengths.iter().map(|l| l.0).fold(0.0, f64::max);
+    let n_fft = 2f64.powf(max_len.log2().ceil()) as usize;
+    let n_half = n_fft / 2 + 1;
+    let mut kernels: Vec<Vec<(usize, Complex<f64>)>> = Vec::with_capacity(BINS_PER_OCTAVE);
+    for &(ilen, len_int, peak) in &lengths {
+        let freq = q * rate / ilen;
+        let start = peak - len_int as f64 / 2.0;
+        let sig: Vec<Complex<f64>> = (0..len_int)
+            .map(|m| {
+                let w = 0.5 - 0.5 * (2.0 * PI * m as f64 / len_int as f64).cos();
+                let ph = 2.0 * PI * freq * (start + m as f64) / rate;
+                Complex::new(w * ph.cos(), w * ph.sin())
+            })
+            .collect();
+        let l1: f64 = sig.iter().map(|c| c.norm()).sum();
+        let lpad = (n_fft - len_int) / 2;
+        let scale = ilen / n_fft as f64 / l1;
+        let spec: Vec<Complex<f64>> = (0..n_half)
+            .map(|f| {
+                let mut acc = Complex::new(0.0, 0.0);
+                for (m, s) in sig.iter().enumerate() {
+                    let j = (m + lpad) as f64;
+                    let ang = -2.0 * PI * j * f as f64 / n_fft as f64;
+                    acc += s * Complex::new(ang.cos(), ang.sin());
+                }
+                acc * scale
+            })
+            .collect();
+        // util.sparsify_rows(quantile=0.01).
+        let mags: Vec<f64> = spec.iter().map(|c| c.norm()).collect();
+        let norm: f64 = mags.iter().sum();
+        let mut sorted = mags.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let mut cum = 0.0;
+        let mut idx = 0;
+        for (i, &m) in sorted.iter().enumerate() {
+            cum += m / norm;
+            if cum >= 0.01 {
+                idx = i;
+                break;
+            }
+        }
+        let thr = sorted[idx];
+        kernels.push(
+            spec.iter()
+                .enumerate()
+                .filter(|&(f, _)| mags[f] >= thr)
+                .map(|(f, &c)| (f, c))
+                .collect(),
+        );
+    }
+
+    let fft = PLANNER.with(|p| p.borrow_mut().plan_fft_forward(n_fft));
+    let mut frame = fft.make_input_vec();
+    let mut spec = fft.make_output_vec();
+    let mut scratch = fft.make_scratch_vec();
+    let mut octaves: Vec<Vec<f32>> = Vec::with_capacity(N_OCTAVES); // top first, [p][t]
+    let mut frames_per_octave = Vec::with_capacity(N_OCTAVES);
+    let mut basis_gain = 1.0f64;
+    for o in 0..N_OCTAVES {
+        if o > 0 {
+            y = decimate(&y, 2);
+            basis_gain *= 2f64.sqrt();
+            hop /= 2;
+        }
+        if hop == 0 || y.len() < 2 {
+            return None;
+        }
+        let nf = 1 + y.len() / hop;
+        let mut out = vec![0.0f32; BINS_PER_OCTAVE * nf];
+        for t in 0..nf {
+            let s0 = (t * hop) as isize - (n_fft / 2) as isize;
+            if s0 >= 0 && s0 as usize + n_fft <= y.len() {
+                frame.copy_from_slice(&y[s0 as usize..s0 as usize + n_fft]);
+            } else {
+                for (j, v) in frame.iter_mut().enumerate() {
+                    *v = y[reflect_index(s0 + j as isize, y.len())];
+                }
+            }
+            fft.process_with_scratch(&mut frame, &mut spec, &mut scratch)
+                .expect("sizes from plan");
+            for (p, kern) in kernels.iter().enumerate() {
+                let mut acc = Complex::new(0.0f64, 0.0);
+                for &(f, b) in kern {
+                    let d = spec[f];
+                    acc += b * Complex::new(d.re as f64, d.im as f64);
+                }
+                out[p * nf + t] = (acc.norm() * basis_gain) as f32;
+            }
+        }
+        octaves.push(out);
+        frames_per_octave.push(nf);
+    }
+    let n_frames = *frames_per_octave.iter().min()?;
+    let mut values = vec![0.0f32; N_CQT_BINS * n_frames];
+    for (o, (out, &nf)) in octaves.iter().zip(&frames_per_octave).enumerate() {
+        let octave = N_OCTAVES - 1 - o;
+        for p in 0..BINS_PER_OCTAVE {
+            let k = octave * BINS_PER_OCTAVE + p;
+            let f_k = fmin * corr * 2f64.powf(k as f64 / bpo);
+            let s = (1.0 / (q * rate / f_k).sqrt()) as f32;
+            for t in 0..n_frames {
+                values[k * n_frames + t] = out[p * nf + t] * s;
+            }
+        }
+    }
+    Some(CqtMagnitudes { n_frames, values })
 }

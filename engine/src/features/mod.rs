@@ -9,7 +9,7 @@
 //!                         │                                                   ├─ Spectral_contrast_1..7
 //!                         │                                                   ├─ spectral_bandwith / centroid / rollOff_max (85 %) / rollOff_min (10 %)
 //!                         │                                                   └─ piptrack ── tuning ─┐
-//!                         ├─ CQT (84 bins from C1, 12 per octave, hop 512) ◀─────────────────────────┘
+//!                         ├─ CQT (84 bins from C1, 12/octave, hop 512, multirate) ◀──────────────────┘
 //!                         │     └─ Chroma_1..12 (C..B, max-normalised) ── Tonnetz_1..6
 //!                         └─ frames (2048 / 512) ── ZCR, RMS ── entropy_energy
 //! ```
@@ -37,18 +37,16 @@
 //!   [1e-4 rel + 1e-4], contrast rel <= 2e-5 [1e-4], ZCR rel <= 3e-8 [1e-5], bandwidth and
 //!   centroid rel <= 2e-7 [1e-5], roll-offs rel <= 3e-8 [1e-3, room for a bin flip],
 //!   `entropy_energy` equal in f32 [1e-4]. The tuning estimate is identical.
-//! - CQT families: chroma abs <= 1.2e-3 (rel <= 4e-3) [abs 2.5e-3], tonnetz abs <= 5e-4
-//!   [abs 1.5e-3]. The CQT evaluates librosa's kernels exactly (same lengths, offsets,
-//!   gains, tuning) but with one FFT of the whole song instead of librosa's
-//!   octave-by-octave resampling; interior frames agree to ~5e-4, and most of the rest
-//!   comes from the first and last few frames, where librosa's resampler zero-extends
-//!   each octave's signal before padding it. See [`cqt`].
+//! - CQT families: chroma within 4e-8 abs, tonnetz within 1e-8 abs [chroma 1e-5 rel +
+//!   1e-6, tonnetz 1e-4 rel + 1e-6]: the CQT follows librosa's multirate pipeline (resampy
+//!   kaiser_fast decimation, per-octave STFT, sparsified kernels), see [`cqt`].
 //!
 //! # Streaming
 //! [`FeatureStream`] takes blocks of any size; [`extract`] is the same stream fed once.
 
 pub mod chroma;
 pub mod cqt;
+pub mod decimate;
 pub mod mfcc;
 pub mod spectral;
 pub mod stft;

@@ -14,7 +14,7 @@
 //! 44.1 kHz, 7 MB for a 30 s preview).
 
 use super::chroma::{chroma_frame, N_CHROMA};
-use super::cqt::{cqt_magnitudes, CqtPlan};
+use super::cqt::{cqt_magnitudes, cqt_magnitudes_multirate, CqtPlan};
 use super::mfcc::{mean_mfcc, N_MELS};
 use super::spectral::{
     bin_frequencies, centroid_bandwidth, power_to_db, rolloffs, sign_bit, ContrastBands, N_CONTRAST,
@@ -250,10 +250,15 @@ impl FeatureStream {
         // CQT family.
         let sr = self.sr as f64;
         let tuning = self.tuning.tuning();
-        let plan = CqtPlan::new(sr, tuning, len).ok_or(FeatureError::UnsupportedRate {
-            sample_rate: self.sr,
-        })?;
-        let cqt = cqt_magnitudes(&self.signal, &plan);
+        let cqt = match cqt_magnitudes_multirate(&self.signal, sr, tuning) {
+            Some(c) => c,
+            None => {
+                let plan = CqtPlan::new(sr, tuning, len).ok_or(FeatureError::UnsupportedRate {
+                    sample_rate: self.sr,
+                })?;
+                cqt_magnitudes(&self.signal, &plan)
+            }
+        };
         let phi = tonnetz_matrix();
         let mut chroma_sum = [0.0f64; N_CHROMA];
         let mut tonnetz_sum = [0.0f64; N_TONNETZ];
