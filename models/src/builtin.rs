@@ -34,7 +34,10 @@ mod tests {
         let m = b.meta();
         assert_eq!(m.model_kind, "musicnn");
         assert_eq!(m.front_end, chorder_engine::FrontEndConfig::musicnn());
-        assert_eq!((m.streaming.context_frames, m.streaming.hop_frames), (187, 60));
+        assert_eq!(
+            (m.streaming.context_frames, m.streaming.hop_frames),
+            (187, 60)
+        );
         assert_eq!(m.tags.len(), 50);
         assert_eq!(m.tags[0], "rock");
         assert_eq!(m.output("penultimate").unwrap().size, 200);
@@ -42,6 +45,14 @@ mod tests {
         assert!(m.licence.text.contains("Music Technology Group"));
         let net = musicnn().unwrap();
         let out = net.forward_frames(&vec![2.0; 60 * 96], 60, 96).unwrap();
-        assert_eq!((out.penultimate.len(), out.max_pool.len(), out.mean_pool.len(), out.tags.len()), (200, 753, 753, 50));
+        assert_eq!(
+            (
+                out.penultimate.len(),
+                out.max_pool.len(),
+                out.mean_pool.len(),
+                out.tags.len()
+            ),
+            (200, 753, 753, 50)
+        );
     }
 }

@@ -194,7 +194,9 @@ pub enum BundleError {
     Invalid(String),
     #[error("model bundle tensor `{name}` has dtype {dtype}; only F32 is supported")]
     Dtype { name: String, dtype: String },
-    #[error("model bundle tensor data is corrupt: sha256 {actual} but the metadata says {expected}")]
+    #[error(
+        "model bundle tensor data is corrupt: sha256 {actual} but the metadata says {expected}"
+    )]
     DataHash { expected: String, actual: String },
     #[error("model bundle holds a `{found}` model, expected `{expected}`")]
     WrongKind { expected: String, found: String },
@@ -382,11 +384,19 @@ pub fn write_bundle(meta: &BundleMeta, tensors: &[NamedTensor]) -> Result<Vec<u8
         let json = serde_json::to_string(meta).map_err(|e| BundleError::Write(e.to_string()))?;
         let views = bytes
             .iter()
-            .map(|(n, s, b)| Ok((n.as_str(), safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)?)))
+            .map(|(n, s, b)| {
+                Ok((
+                    n.as_str(),
+                    safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)?,
+                ))
+            })
             .collect::<Result<Vec<_>, SafeTensorError>>()
             .map_err(|e| BundleError::Write(e.to_string()))?;
-        safetensors::serialize(views, Some(HashMap::from([(METADATA_KEY.to_string(), json)])))
-            .map_err(|e| BundleError::Write(e.to_string()))
+        safetensors::serialize(
+            views,
+            Some(HashMap::from([(METADATA_KEY.to_string(), json)])),
+        )
+        .map_err(|e| BundleError::Write(e.to_string()))
     };
     // The data section does not depend on the metadata: write once to hash it, then again
     // with the hash recorded.
@@ -454,7 +464,10 @@ mod tests {
         assert_eq!(w, vec![vec![1.0, 2.0, 3.0], vec![4.0, 5.0, -6.5]]);
         assert_eq!(b.tensors()["b"].to_vec1::<f32>().unwrap(), vec![0.5, -0.25]);
         b.expect_kind("toy").unwrap();
-        assert!(matches!(b.expect_kind("musicnn"), Err(BundleError::WrongKind { .. })));
+        assert!(matches!(
+            b.expect_kind("musicnn"),
+            Err(BundleError::WrongKind { .. })
+        ));
     }
 
     #[test]
@@ -472,7 +485,9 @@ mod tests {
 
     #[test]
     fn random_bytes_are_rejected() {
-        let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let junk: Vec<u8> = (0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+            .collect();
         let err = ModelBundle::parse(&junk).unwrap_err();
         assert!(matches!(err, BundleError::NotSafetensors(_)), "{err}");
         let err = ModelBundle::parse(b"hi").unwrap_err();
@@ -491,7 +506,10 @@ mod tests {
             Some(HashMap::from([("format".to_string(), "pt".to_string())])),
         )
         .unwrap();
-        assert!(matches!(ModelBundle::parse(&other), Err(BundleError::NotChorder)));
+        assert!(matches!(
+            ModelBundle::parse(&other),
+            Err(BundleError::NotChorder)
+        ));
     }
 
     #[test]
@@ -499,7 +517,10 @@ mod tests {
         let bytes = write_bundle(&meta(), &tensors()).unwrap();
         for keep in [bytes.len() - 1, bytes.len() - 10, 40] {
             let err = ModelBundle::parse(&bytes[..keep]).unwrap_err();
-            assert!(matches!(err, BundleError::Truncated { .. }), "keep {keep}: {err}");
+            assert!(
+                matches!(err, BundleError::Truncated { .. }),
+                "keep {keep}: {err}"
+            );
         }
     }
 
@@ -541,9 +562,15 @@ mod tests {
     fn inconsistent_metadata_is_rejected() {
         let mut m = meta();
         m.streaming.hop_frames = 61;
-        assert!(matches!(write_bundle(&m, &tensors()), Err(BundleError::Invalid(_))));
+        assert!(matches!(
+            write_bundle(&m, &tensors()),
+            Err(BundleError::Invalid(_))
+        ));
         let mut m = meta();
         m.tags.pop();
-        assert!(matches!(write_bundle(&m, &tensors()), Err(BundleError::Invalid(_))));
+        assert!(matches!(
+            write_bundle(&m, &tensors()),
+            Err(BundleError::Invalid(_))
+        ));
     }
 }

@@ -39,23 +39,110 @@ pub const BN_EPSILON: f64 = 1e-3;
 
 /// The 50 MSD tags, in output order (`configuration.py` `MSD_LABELS`).
 pub const MSD_TAGS: [&str; 50] = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists",
-    "classic rock", "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill",
-    "instrumental", "punk", "oldies", "blues", "hard rock", "ambient", "acoustic",
-    "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
-    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock",
-    "60s", "rnb", "indie pop", "sad", "House", "happy",
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
 ];
 
 /// The 50 MagnaTagATune tags, in output order (`configuration.py` `MTT_LABELS`).
 pub const MTT_TAGS: [&str; 50] = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
 ];
 
 /// Hyper-parameters (`build_musicnn` with `num_filt_frontend=1.6`, `num_filt_midend=64`,
@@ -203,7 +290,9 @@ fn sgemm(
 #[inline]
 fn max_min(v: &[f32]) -> (f32, f32) {
     v.iter()
-        .fold((f32::NEG_INFINITY, f32::INFINITY), |(h, l), &x| (h.max(x), l.min(x)))
+        .fold((f32::NEG_INFINITY, f32::INFINITY), |(h, l), &x| {
+            (h.max(x), l.min(x))
+        })
 }
 
 /// Frames per tile of the timbral convs: the patch matrix and the product of one tile stay
@@ -226,7 +315,10 @@ struct TimbralBlock {
 impl TimbralBlock {
     fn load(kh: usize, kw: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((kh * kw, filters), "kernel")?.flatten_all()?.to_vec1()?,
+            kernel: vb
+                .get((kh * kw, filters), "kernel")?
+                .flatten_all()?
+                .to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             kh,
@@ -237,7 +329,15 @@ impl TimbralBlock {
 
     /// `xpad`: `[(T + kh - 1), n_mels]` zero-padded in time → `out [T, n_out]` columns
     /// `col .. col + C`.
-    fn forward(&self, xpad: &[f32], n_frames: usize, n_mels: usize, out: &mut [f32], n_out: usize, col: usize) {
+    fn forward(
+        &self,
+        xpad: &[f32],
+        n_frames: usize,
+        n_mels: usize,
+        out: &mut [f32],
+        n_out: usize,
+        col: usize,
+    ) {
         let (kh, kw, c) = (self.kh, self.kw, self.filters);
         let f_out = n_mels - kw + 1;
         let k = kh * kw;
@@ -293,7 +393,15 @@ impl TempoBlock {
     }
 
     /// `xn`: `[T, n_mels]` (unpadded) → `out [T, n_out]` columns `col .. col + C`.
-    fn forward(&self, xn: &[f32], n_frames: usize, n_mels: usize, out: &mut [f32], n_out: usize, col: usize) {
+    fn forward(
+        &self,
+        xn: &[f32],
+        n_frames: usize,
+        n_mels: usize,
+        out: &mut [f32],
+        n_out: usize,
+        col: usize,
+    ) {
         let (k, c) = (self.k, self.filters);
         let before = (k - 1) / 2;
         // Frequency-major padded copy: row f holds the band's frames with zero padding; the
@@ -311,7 +419,14 @@ impl TempoBlock {
         let mut hi = vec![f32::NEG_INFINITY; n_frames * c];
         let mut lo = vec![f32::INFINITY; n_frames * c];
         for f in 0..n_mels {
-            sgemm((n_frames, k, c), &xt[f * len..(f + 1) * len], (1, 1), &self.kernel, &mut z, (1, n_frames));
+            sgemm(
+                (n_frames, k, c),
+                &xt[f * len..(f + 1) * len],
+                (1, 1),
+                &self.kernel,
+                &mut z,
+                (1, n_frames),
+            );
             for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(&z) {
                 *h = h.max(v);
                 *l = l.min(v);
@@ -320,7 +435,8 @@ impl TempoBlock {
         for ch in 0..c {
             let ext = if self.bn.scale[ch] >= 0.0 { &hi } else { &lo };
             for t in 0..n_frames {
-                out[t * n_out + col + ch] = self.bn.relu_bn(ch, ext[ch * n_frames + t], self.bias[ch]);
+                out[t * n_out + col + ch] =
+                    self.bn.relu_bn(ch, ext[ch * n_frames + t], self.bias[ch]);
             }
         }
     }
@@ -342,7 +458,10 @@ struct MidendConv {
 impl MidendConv {
     fn load(kh: usize, c_in: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((kh * c_in, filters), "kernel")?.flatten_all()?.to_vec1()?,
+            kernel: vb
+                .get((kh * c_in, filters), "kernel")?
+                .flatten_all()?
+                .to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             kh,
@@ -360,7 +479,14 @@ impl MidendConv {
         // Row t of the patch matrix is the contiguous window xpad[t·C_in .. (t + kh)·C_in]:
         // a strided view with row stride C_in.
         let mut z = vec![0.0f32; n_frames * c];
-        sgemm((n_frames, kh * c_in, c), &xpad, (c_in, 1), &self.kernel, &mut z, (c, 1));
+        sgemm(
+            (n_frames, kh * c_in, c),
+            &xpad,
+            (c_in, 1),
+            &self.kernel,
+            &mut z,
+            (c, 1),
+        );
         for row in z.chunks_exact_mut(c) {
             for (ch, v) in row.iter_mut().enumerate() {
                 *v = self.bn.relu_bn(ch, *v, self.bias[ch]);
@@ -391,7 +517,12 @@ impl Backend {
     }
 
     /// `features`: `[T, channels]` → output struct.
-    fn forward(&self, features: &[f32], n_frames: usize, n_ch: usize) -> candle_core::Result<MusicnnOutput> {
+    fn forward(
+        &self,
+        features: &[f32],
+        n_frames: usize,
+        n_ch: usize,
+    ) -> candle_core::Result<MusicnnOutput> {
         let mut max_pool = vec![f32::NEG_INFINITY; n_ch];
         let mut sum = vec![0.0f64; n_ch];
         for t in 0..n_frames {
@@ -448,13 +579,17 @@ impl Musicnn {
             .timbral_widths
             .iter()
             .enumerate()
-            .map(|(i, &kw)| TimbralBlock::load(kh, kw, cfg.timbral_filters, vb.pp(format!("timbral.{i}"))))
+            .map(|(i, &kw)| {
+                TimbralBlock::load(kh, kw, cfg.timbral_filters, vb.pp(format!("timbral.{i}")))
+            })
             .collect::<candle_core::Result<_>>()?;
         let temporal = cfg
             .temporal_lengths
             .iter()
             .enumerate()
-            .map(|(i, &k)| TempoBlock::load(k, cfg.temporal_filters, vb.pp(format!("temporal.{i}"))))
+            .map(|(i, &k)| {
+                TempoBlock::load(k, cfg.temporal_filters, vb.pp(format!("temporal.{i}")))
+            })
             .collect::<candle_core::Result<_>>()?;
         let m = cfg.midend_filters;
         let midend = vec![
@@ -505,7 +640,12 @@ impl Musicnn {
     }
 
     /// Runs one patch given as row-major `[n_frames, n_mels]` log-mel values.
-    pub fn forward_frames(&self, logmel: &[f32], n_frames: usize, n_mels: usize) -> candle_core::Result<MusicnnOutput> {
+    pub fn forward_frames(
+        &self,
+        logmel: &[f32],
+        n_frames: usize,
+        n_mels: usize,
+    ) -> candle_core::Result<MusicnnOutput> {
         if n_frames == 0 || n_mels != self.cfg.n_mels || logmel.len() != n_frames * n_mels {
             candle_core::bail!(
                 "musicnn wants [T >= 1, {}] log-mel frames, got {} values as [{n_frames}, {n_mels}]",
@@ -561,7 +701,8 @@ pub fn output_specs(cfg: &MusicnnConfig) -> Vec<OutputSpec> {
         OutputSpec {
             name: "penultimate".into(),
             size: cfg.backend_units,
-            description: "embedding: BN(ReLU(dense(BN(pooled)))), model output `penultimate`".into(),
+            description: "embedding: BN(ReLU(dense(BN(pooled)))), model output `penultimate`"
+                .into(),
         },
         OutputSpec {
             name: "max_pool".into(),
@@ -614,7 +755,10 @@ pub fn bundle_meta(
 
 /// Folds a TF batch normalisation (`gamma`, `beta`, `moving_mean`, `moving_variance`,
 /// eps 1e-3) into `(scale, shift)`: `y = scale·x + shift`, computed in f64.
-fn fold_bn(get: &dyn Fn(&str) -> Result<TfTensor, CheckpointError>, prefix: &str) -> Result<(Vec<f32>, Vec<f32>), CheckpointError> {
+fn fold_bn(
+    get: &dyn Fn(&str) -> Result<TfTensor, CheckpointError>,
+    prefix: &str,
+) -> Result<(Vec<f32>, Vec<f32>), CheckpointError> {
     let g = get(&format!("{prefix}/gamma"))?.data;
     let b = get(&format!("{prefix}/beta"))?.data;
     let m = get(&format!("{prefix}/moving_mean"))?.data;
@@ -642,7 +786,10 @@ pub fn convert_tf_checkpoint(
         let t = get(name)?;
         let mut r = read.borrow_mut();
         if !r.iter().any(|s| s.name == name) {
-            r.push(SourceTensor { name: name.into(), shape: t.shape.clone() });
+            r.push(SourceTensor {
+                name: name.into(),
+                shape: t.shape.clone(),
+            });
         }
         Ok(t)
     };
@@ -656,17 +803,29 @@ pub fn convert_tf_checkpoint(
         Ok(())
     };
     let mut out: Vec<NamedTensor> = Vec::new();
-    let push_bn = |out: &mut Vec<NamedTensor>, dst: &str, src: &str| -> Result<(), CheckpointError> {
-        let (s, t) = fold_bn(&get, src)?;
-        out.push((format!("{dst}.scale"), vec![s.len()], s));
-        out.push((format!("{dst}.shift"), vec![t.len()], t));
-        Ok(())
-    };
+    let push_bn =
+        |out: &mut Vec<NamedTensor>, dst: &str, src: &str| -> Result<(), CheckpointError> {
+            let (s, t) = fold_bn(&get, src)?;
+            out.push((format!("{dst}.scale"), vec![s.len()], s));
+            out.push((format!("{dst}.shift"), vec![t.len()], t));
+            Ok(())
+        };
     push_bn(&mut out, "input_bn", "batch_normalization")?;
-    let tf_conv = |i: usize| if i == 0 { "conv2d".to_string() } else { format!("conv2d_{i}") };
+    let tf_conv = |i: usize| {
+        if i == 0 {
+            "conv2d".to_string()
+        } else {
+            format!("conv2d_{i}")
+        }
+    };
     let kh = cfg.time_kernel;
     let mut layer = 0;
-    let mut conv = |out: &mut Vec<NamedTensor>, dst: &str, h: usize, w: usize, c: usize| -> Result<(), CheckpointError> {
+    let mut conv = |out: &mut Vec<NamedTensor>,
+                    dst: &str,
+                    h: usize,
+                    w: usize,
+                    c: usize|
+     -> Result<(), CheckpointError> {
         let src = tf_conv(layer);
         let k = get(&format!("{src}/kernel"))?;
         expect(&src, &k, &[h, w, 1, c])?;
@@ -675,13 +834,29 @@ pub fn convert_tf_checkpoint(
         out.push((format!("{dst}.kernel"), vec![h * w, c], k.data));
         out.push((format!("{dst}.bias"), vec![c], b.data));
         layer += 1;
-        push_bn(out, &format!("{dst}.bn"), &format!("batch_normalization_{layer}"))
+        push_bn(
+            out,
+            &format!("{dst}.bn"),
+            &format!("batch_normalization_{layer}"),
+        )
     };
     for (i, &w) in cfg.timbral_widths.iter().enumerate() {
-        conv(&mut out, &format!("timbral.{i}"), kh, w, cfg.timbral_filters)?;
+        conv(
+            &mut out,
+            &format!("timbral.{i}"),
+            kh,
+            w,
+            cfg.timbral_filters,
+        )?;
     }
     for (i, &k) in cfg.temporal_lengths.iter().enumerate() {
-        conv(&mut out, &format!("temporal.{i}"), k, 1, cfg.temporal_filters)?;
+        conv(
+            &mut out,
+            &format!("temporal.{i}"),
+            k,
+            1,
+            cfg.temporal_filters,
+        )?;
     }
     let m = cfg.midend_filters;
     conv(&mut out, "midend.0", kh, cfg.frontend_channels(), m)?;
@@ -691,7 +866,10 @@ pub fn convert_tf_checkpoint(
     // Back-end: dense(BN9(x)) = (W·diag(s)) x + (W·t + b).
     let n_in = 2 * cfg.pooled_channels();
     let units = cfg.backend_units;
-    let bn_pool = format!("batch_normalization_{}", cfg.timbral_widths.len() + cfg.temporal_lengths.len() + 4);
+    let bn_pool = format!(
+        "batch_normalization_{}",
+        cfg.timbral_widths.len() + cfg.temporal_lengths.len() + 4
+    );
     let (s, t) = fold_bn(&get, &bn_pool)?;
     let w = get("dense/kernel")?;
     expect("dense/kernel", &w, &[n_in, units])?;
@@ -709,7 +887,10 @@ pub fn convert_tf_checkpoint(
     }
     out.push(("backend.dense.weight".into(), vec![units, n_in], wt));
     out.push(("backend.dense.bias".into(), vec![units], bias));
-    let bn_dense = format!("batch_normalization_{}", cfg.timbral_widths.len() + cfg.temporal_lengths.len() + 5);
+    let bn_dense = format!(
+        "batch_normalization_{}",
+        cfg.timbral_widths.len() + cfg.temporal_lengths.len() + 5
+    );
     push_bn(&mut out, "backend.bn", &bn_dense)?;
     let w = get("dense_1/kernel")?;
     expect("dense_1/kernel", &w, &[units, cfg.n_tags])?;
@@ -720,7 +901,11 @@ pub fn convert_tf_checkpoint(
         }
     }
     out.push(("backend.logits.weight".into(), vec![cfg.n_tags, units], wt));
-    out.push(("backend.logits.bias".into(), vec![cfg.n_tags], get("dense_1/bias")?.data));
+    out.push((
+        "backend.logits.bias".into(),
+        vec![cfg.n_tags],
+        get("dense_1/bias")?.data,
+    ));
     let mut read = read.into_inner();
     read.sort_by(|a, b| a.name.cmp(&b.name));
     Ok((out, read))

@@ -148,11 +148,18 @@ impl TfCheckpoint {
     /// a path separator (musicnn's files are literally named `.index` inside their folder).
     pub fn open(prefix: impl AsRef<Path>) -> Result<Self, CheckpointError> {
         let prefix = prefix.as_ref().as_os_str().to_string_lossy().into_owned();
-        let read = |p: PathBuf| std::fs::read(&p).map_err(|source| CheckpointError::Io { path: p, source });
+        let read = |p: PathBuf| {
+            std::fs::read(&p).map_err(|source| CheckpointError::Io { path: p, source })
+        };
         let index = read(PathBuf::from(format!("{prefix}.index")))?;
         let header = parse_index(&index)?.0;
         let shards = (0..header.num_shards)
-            .map(|s| read(PathBuf::from(format!("{prefix}.data-{s:05}-of-{:05}", header.num_shards))))
+            .map(|s| {
+                read(PathBuf::from(format!(
+                    "{prefix}.data-{s:05}-of-{:05}",
+                    header.num_shards
+                )))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Self::from_bytes(&index, shards)
     }
@@ -203,9 +210,11 @@ impl TfCheckpoint {
 
     /// The entry for `name`.
     pub fn entry(&self, name: &str) -> Result<&TensorEntry, CheckpointError> {
-        self.entries.get(name).ok_or_else(|| CheckpointError::NotFound {
-            name: name.to_string(),
-        })
+        self.entries
+            .get(name)
+            .ok_or_else(|| CheckpointError::NotFound {
+                name: name.to_string(),
+            })
     }
 
     /// The `f32` tensor `name` (dtype must be `DT_FLOAT`, little-endian bytes).
@@ -274,8 +283,7 @@ fn parse_index(file: &[u8]) -> Result<(Header, BTreeMap<String, TensorEntry>), C
                 header = Some(parse_header(&value)?);
                 continue;
             }
-            let name = String::from_utf8(key)
-                .map_err(|_| corrupt("tensor name is not UTF-8"))?;
+            let name = String::from_utf8(key).map_err(|_| corrupt("tensor name is not UTF-8"))?;
             let entry = parse_entry(&value).map_err(|detail| CheckpointError::Entry {
                 name: name.clone(),
                 detail,
@@ -305,7 +313,10 @@ fn read_block(body: &[u8], (offset, size): (u64, u64)) -> Result<&[u8], Checkpoi
     let kind = trailer[0];
     let stored = u32::from_le_bytes(trailer[1..5].try_into().unwrap());
     // The CRC covers the contents and the compression-type byte.
-    let computed = mask_crc(crc32c::crc32c_append(crc32c::crc32c(contents), &trailer[..1]));
+    let computed = mask_crc(crc32c::crc32c_append(
+        crc32c::crc32c(contents),
+        &trailer[..1],
+    ));
     if stored != computed {
         return Err(CheckpointError::BlockCrc {
             offset,
@@ -524,7 +535,10 @@ mod tests {
                 restarts.push(b.len() as u32);
                 0
             } else {
-                prev.iter().zip(k.iter()).take_while(|(a, b)| a == b).count()
+                prev.iter()
+                    .zip(k.iter())
+                    .take_while(|(a, b)| a == b)
+                    .count()
             };
             varint(shared as u64, &mut b);
             varint((k.len() - shared) as u64, &mut b);
@@ -577,14 +591,22 @@ mod tests {
     fn sample() -> (Vec<u8>, Vec<u8>, Vec<(String, Vec<usize>, Vec<f32>)>) {
         let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = vec![
             ("layer/bias".into(), vec![3], vec![1.0, -2.0, 0.5]),
-            ("layer/kernel".into(), vec![2, 2], vec![0.25, 1e-3, -7.0, 3.5]),
+            (
+                "layer/kernel".into(),
+                vec![2, 2],
+                vec![0.25, 1e-3, -7.0, 3.5],
+            ),
             ("layer/kernel/Adam".into(), vec![], vec![42.0]),
         ];
         let mut data = Vec::new();
-        let mut kv: Vec<(Vec<u8>, Vec<u8>)> = vec![(Vec::new(), vec![0x08, 0x01, 0x1a, 0x02, 0x08, 0x01])];
+        let mut kv: Vec<(Vec<u8>, Vec<u8>)> =
+            vec![(Vec::new(), vec![0x08, 0x01, 0x1a, 0x02, 0x08, 0x01])];
         for (name, shape, vals) in &tensors {
             let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
-            kv.push((name.as_bytes().to_vec(), entry_proto(shape, data.len() as u64, &bytes)));
+            kv.push((
+                name.as_bytes().to_vec(),
+                entry_proto(shape, data.len() as u64, &bytes),
+            ));
             data.extend_from_slice(&bytes);
         }
         let mut file = Vec::new();
@@ -691,7 +713,9 @@ mod tests {
 
     #[test]
     fn random_bytes_are_not_a_checkpoint() {
-        let junk: Vec<u8> = (0..500u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let junk: Vec<u8> = (0..500u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
         let err = TfCheckpoint::from_bytes(&junk, vec![]).unwrap_err();
         assert!(matches!(err, CheckpointError::BadMagic { .. }), "{err}");
     }

@@ -41,18 +41,29 @@ fn patches(clip: &str) -> Vec<(usize, usize)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p[0].as_u64().unwrap() as usize, p[1].as_u64().unwrap() as usize))
+        .map(|p| {
+            (
+                p[0].as_u64().unwrap() as usize,
+                p[1].as_u64().unwrap() as usize,
+            )
+        })
         .collect()
 }
 
 fn max_abs(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Max of `|a - b| - rtol·|b|` (≤ atol passes).
 fn max_rel_excess(a: &[f32], b: &[f32], rtol: f32) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() - rtol * y.abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() - rtol * y.abs())
+        .fold(0.0, f32::max)
 }
 
 struct Golden {
@@ -87,7 +98,9 @@ fn same_logmel_input_matches_tensorflow() {
         assert_eq!(ps.len(), 10);
         let mut worst = [0.0f32; 4];
         for (k, &(s, e)) in ps.iter().enumerate() {
-            let out = net.forward_frames(&logmel[s * 96..e * 96], e - s, 96).unwrap();
+            let out = net
+                .forward_frames(&logmel[s * 96..e * 96], e - s, 96)
+                .unwrap();
             let errs = [
                 max_abs(&out.penultimate, &g.penultimate[k * 200..][..200]),
                 max_abs(&out.tags, &g.tags[k * 50..][..50]),
@@ -101,7 +114,10 @@ fn same_logmel_input_matches_tensorflow() {
         eprintln!("{clip}: max |Δ| penultimate {:.2e}, tags {:.2e}; pools max(|Δ| - 1e-5|ref|) {:.2e} / {:.2e}", worst[0], worst[1], worst[2], worst[3]);
         assert!(worst[0] <= 1e-4, "{clip}: penultimate {}", worst[0]);
         assert!(worst[1] <= 1e-5, "{clip}: tags {}", worst[1]);
-        assert!(worst[2] <= 1e-4 && worst[3] <= 1e-4, "{clip}: pools {worst:?}");
+        assert!(
+            worst[2] <= 1e-4 && worst[3] <= 1e-4,
+            "{clip}: pools {worst:?}"
+        );
     }
 }
 
@@ -119,7 +135,10 @@ fn engine_front_end_matches_tensorflow() {
         }
         stream.finish(&mut out);
         let ps = patches(clip);
-        let got: Vec<(usize, usize)> = out.iter().map(|p| (p.start_frame() as usize, p.end_frame as usize)).collect();
+        let got: Vec<(usize, usize)> = out
+            .iter()
+            .map(|p| (p.start_frame() as usize, p.end_frame as usize))
+            .collect();
         assert_eq!(got, ps, "{clip}: streaming patch layout");
         let g = golden(clip);
         let (mut pen, mut tags) = (0.0f32, 0.0f32);

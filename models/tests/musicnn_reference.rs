@@ -6,13 +6,18 @@
 use std::collections::HashMap;
 
 use chorder_models::bundle::{write_bundle, Licence, ModelBundle, Provenance};
-use chorder_models::musicnn::{bundle_meta, convert_tf_checkpoint, Musicnn, MusicnnConfig, MSD_TAGS};
+use chorder_models::musicnn::{
+    bundle_meta, convert_tf_checkpoint, Musicnn, MusicnnConfig, MSD_TAGS,
+};
 use chorder_models::tf_checkpoint::{CheckpointError, TfTensor};
 
 struct Rng(u64);
 impl Rng {
     fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         lo + (hi - lo) * ((self.0 >> 40) as f32 / (1u64 << 24) as f32)
     }
     fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -29,18 +34,48 @@ fn random_checkpoint(cfg: &MusicnnConfig, seed: u64) -> Ckpt {
         ck.insert(name, TfTensor { shape, data });
     };
     let bn = |ck: &mut Ckpt, rng: &mut Rng, i: usize, c: usize| {
-        let p = if i == 0 { "batch_normalization".to_string() } else { format!("batch_normalization_{i}") };
+        let p = if i == 0 {
+            "batch_normalization".to_string()
+        } else {
+            format!("batch_normalization_{i}")
+        };
         // Some negative gammas, so the max-over-frequency must switch to min.
         put(ck, format!("{p}/gamma"), vec![c], rng.vec(c, -0.6, 1.5));
         put(ck, format!("{p}/beta"), vec![c], rng.vec(c, -0.5, 0.5));
-        put(ck, format!("{p}/moving_mean"), vec![c], rng.vec(c, -0.3, 0.8));
-        put(ck, format!("{p}/moving_variance"), vec![c], rng.vec(c, 0.05, 2.0));
+        put(
+            ck,
+            format!("{p}/moving_mean"),
+            vec![c],
+            rng.vec(c, -0.3, 0.8),
+        );
+        put(
+            ck,
+            format!("{p}/moving_variance"),
+            vec![c],
+            rng.vec(c, 0.05, 2.0),
+        );
     };
     let conv = |ck: &mut Ckpt, rng: &mut Rng, i: usize, h: usize, w: usize, c: usize| {
-        let p = if i == 0 { "conv2d".to_string() } else { format!("conv2d_{i}") };
+        let p = if i == 0 {
+            "conv2d".to_string()
+        } else {
+            format!("conv2d_{i}")
+        };
         let a = 1.5 / ((h * w) as f32).sqrt();
-        ck.insert(format!("{p}/kernel"), TfTensor { shape: vec![h, w, 1, c], data: rng.vec(h * w * c, -a, a) });
-        ck.insert(format!("{p}/bias"), TfTensor { shape: vec![c], data: rng.vec(c, -0.2, 0.2) });
+        ck.insert(
+            format!("{p}/kernel"),
+            TfTensor {
+                shape: vec![h, w, 1, c],
+                data: rng.vec(h * w * c, -a, a),
+            },
+        );
+        ck.insert(
+            format!("{p}/bias"),
+            TfTensor {
+                shape: vec![c],
+                data: rng.vec(c, -0.2, 0.2),
+            },
+        );
     };
     bn(&mut ck, &mut rng, 0, 1);
     let kh = cfg.time_kernel;
@@ -64,12 +99,36 @@ fn random_checkpoint(cfg: &MusicnnConfig, seed: u64) -> Ckpt {
     let n_in = 2 * cfg.pooled_channels();
     bn(&mut ck, &mut rng, layer + 1, n_in);
     let a = 1.0 / (n_in as f32).sqrt();
-    ck.insert("dense/kernel".into(), TfTensor { shape: vec![n_in, cfg.backend_units], data: rng.vec(n_in * cfg.backend_units, -a, a) });
-    ck.insert("dense/bias".into(), TfTensor { shape: vec![cfg.backend_units], data: rng.vec(cfg.backend_units, -0.1, 0.3) });
+    ck.insert(
+        "dense/kernel".into(),
+        TfTensor {
+            shape: vec![n_in, cfg.backend_units],
+            data: rng.vec(n_in * cfg.backend_units, -a, a),
+        },
+    );
+    ck.insert(
+        "dense/bias".into(),
+        TfTensor {
+            shape: vec![cfg.backend_units],
+            data: rng.vec(cfg.backend_units, -0.1, 0.3),
+        },
+    );
     bn(&mut ck, &mut rng, layer + 2, cfg.backend_units);
     let a = 1.0 / (cfg.backend_units as f32).sqrt();
-    ck.insert("dense_1/kernel".into(), TfTensor { shape: vec![cfg.backend_units, cfg.n_tags], data: rng.vec(cfg.backend_units * cfg.n_tags, -a, a) });
-    ck.insert("dense_1/bias".into(), TfTensor { shape: vec![cfg.n_tags], data: rng.vec(cfg.n_tags, -0.5, 0.5) });
+    ck.insert(
+        "dense_1/kernel".into(),
+        TfTensor {
+            shape: vec![cfg.backend_units, cfg.n_tags],
+            data: rng.vec(cfg.backend_units * cfg.n_tags, -a, a),
+        },
+    );
+    ck.insert(
+        "dense_1/bias".into(),
+        TfTensor {
+            shape: vec![cfg.n_tags],
+            data: rng.vec(cfg.n_tags, -0.5, 0.5),
+        },
+    );
     ck
 }
 
@@ -77,18 +136,43 @@ fn random_checkpoint(cfg: &MusicnnConfig, seed: u64) -> Ckpt {
 fn reference(cfg: &MusicnnConfig, ck: &Ckpt, x: &[f32], n: usize) -> [Vec<f64>; 4] {
     let g = |name: &str| -> Vec<f64> { ck[name].data.iter().map(|&v| f64::from(v)).collect() };
     let bn = |i: usize, c: usize, v: f64| -> f64 {
-        let p = if i == 0 { "batch_normalization".to_string() } else { format!("batch_normalization_{i}") };
-        let (ga, be, mu, var) = (g(&format!("{p}/gamma"))[c], g(&format!("{p}/beta"))[c], g(&format!("{p}/moving_mean"))[c], g(&format!("{p}/moving_variance"))[c]);
+        let p = if i == 0 {
+            "batch_normalization".to_string()
+        } else {
+            format!("batch_normalization_{i}")
+        };
+        let (ga, be, mu, var) = (
+            g(&format!("{p}/gamma"))[c],
+            g(&format!("{p}/beta"))[c],
+            g(&format!("{p}/moving_mean"))[c],
+            g(&format!("{p}/moving_variance"))[c],
+        );
         ga * (v - mu) / (var + 1e-3).sqrt() + be
     };
     let nm = cfg.n_mels;
-    let xn: Vec<Vec<f64>> = (0..n).map(|t| (0..nm).map(|f| bn(0, 0, f64::from(x[t * nm + f]))).collect()).collect();
-    let at = |t: isize, f: usize| -> f64 { if t < 0 || t >= n as isize { 0.0 } else { xn[t as usize][f] } };
+    let xn: Vec<Vec<f64>> = (0..n)
+        .map(|t| {
+            (0..nm)
+                .map(|f| bn(0, 0, f64::from(x[t * nm + f])))
+                .collect()
+        })
+        .collect();
+    let at = |t: isize, f: usize| -> f64 {
+        if t < 0 || t >= n as isize {
+            0.0
+        } else {
+            xn[t as usize][f]
+        }
+    };
     let mut fe: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut layer = 0;
     // Timbral: pad 3/3 in time, valid conv, ReLU, BN, max over frequency.
     for &w in &cfg.timbral_widths {
-        let kname = if layer == 0 { "conv2d".to_string() } else { format!("conv2d_{layer}") };
+        let kname = if layer == 0 {
+            "conv2d".to_string()
+        } else {
+            format!("conv2d_{layer}")
+        };
         let (k, b) = (g(&format!("{kname}/kernel")), g(&format!("{kname}/bias")));
         let c_n = cfg.timbral_filters;
         for t in 0..n {
@@ -98,7 +182,8 @@ fn reference(cfg: &MusicnnConfig, ck: &Ckpt, x: &[f32], n: usize) -> [Vec<f64>; 
                     let mut z = b[c];
                     for dt in 0..cfg.time_kernel {
                         for df in 0..w {
-                            z += at(t as isize + dt as isize - 3, f + df) * k[(dt * w + df) * c_n + c];
+                            z += at(t as isize + dt as isize - 3, f + df)
+                                * k[(dt * w + df) * c_n + c];
                         }
                     }
                     best = best.max(bn(layer + 1, c, z.max(0.0)));
@@ -130,7 +215,10 @@ fn reference(cfg: &MusicnnConfig, ck: &Ckpt, x: &[f32], n: usize) -> [Vec<f64>; 
         layer += 1;
     }
     let midconv = |input: &Vec<Vec<f64>>, layer: usize| -> Vec<Vec<f64>> {
-        let (k, b) = (g(&format!("conv2d_{layer}/kernel")), g(&format!("conv2d_{layer}/bias")));
+        let (k, b) = (
+            g(&format!("conv2d_{layer}/kernel")),
+            g(&format!("conv2d_{layer}/bias")),
+        );
         let c_in = input[0].len();
         let c_n = cfg.midend_filters;
         (0..n)
@@ -154,33 +242,75 @@ fn reference(cfg: &MusicnnConfig, ck: &Ckpt, x: &[f32], n: usize) -> [Vec<f64>; 
             .collect()
     };
     let c1 = midconv(&fe, layer);
-    let r2: Vec<Vec<f64>> = midconv(&c1, layer + 1).iter().zip(&c1).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect()).collect();
-    let r3: Vec<Vec<f64>> = midconv(&r2, layer + 2).iter().zip(&r2).map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect()).collect();
-    let feats: Vec<Vec<f64>> = (0..n).map(|t| [&fe[t][..], &c1[t][..], &r2[t][..], &r3[t][..]].concat()).collect();
+    let r2: Vec<Vec<f64>> = midconv(&c1, layer + 1)
+        .iter()
+        .zip(&c1)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+        .collect();
+    let r3: Vec<Vec<f64>> = midconv(&r2, layer + 2)
+        .iter()
+        .zip(&r2)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x + y).collect())
+        .collect();
+    let feats: Vec<Vec<f64>> = (0..n)
+        .map(|t| [&fe[t][..], &c1[t][..], &r2[t][..], &r3[t][..]].concat())
+        .collect();
     let nc = feats[0].len();
-    let maxp: Vec<f64> = (0..nc).map(|c| feats.iter().map(|r| r[c]).fold(f64::NEG_INFINITY, f64::max)).collect();
-    let meanp: Vec<f64> = (0..nc).map(|c| feats.iter().map(|r| r[c]).sum::<f64>() / n as f64).collect();
-    let flat: Vec<f64> = (0..2 * nc).map(|i| if i % 2 == 0 { maxp[i / 2] } else { meanp[i / 2] }).collect();
-    let flat: Vec<f64> = flat.iter().enumerate().map(|(i, &v)| bn(layer + 4, i, v)).collect();
+    let maxp: Vec<f64> = (0..nc)
+        .map(|c| feats.iter().map(|r| r[c]).fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    let meanp: Vec<f64> = (0..nc)
+        .map(|c| feats.iter().map(|r| r[c]).sum::<f64>() / n as f64)
+        .collect();
+    let flat: Vec<f64> = (0..2 * nc)
+        .map(|i| {
+            if i % 2 == 0 {
+                maxp[i / 2]
+            } else {
+                meanp[i / 2]
+            }
+        })
+        .collect();
+    let flat: Vec<f64> = flat
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| bn(layer + 4, i, v))
+        .collect();
     let (w, b) = (g("dense/kernel"), g("dense/bias"));
     let u = cfg.backend_units;
     let pen: Vec<f64> = (0..u)
-        .map(|o| bn(layer + 5, o, (b[o] + (0..2 * nc).map(|i| flat[i] * w[i * u + o]).sum::<f64>()).max(0.0)))
+        .map(|o| {
+            bn(
+                layer + 5,
+                o,
+                (b[o] + (0..2 * nc).map(|i| flat[i] * w[i * u + o]).sum::<f64>()).max(0.0),
+            )
+        })
         .collect();
     let (w, b) = (g("dense_1/kernel"), g("dense_1/bias"));
     let tags: Vec<f64> = (0..cfg.n_tags)
-        .map(|o| 1.0 / (1.0 + (-(b[o] + (0..u).map(|i| pen[i] * w[i * cfg.n_tags + o]).sum::<f64>())).exp()))
+        .map(|o| {
+            1.0 / (1.0
+                + (-(b[o] + (0..u).map(|i| pen[i] * w[i * cfg.n_tags + o]).sum::<f64>())).exp())
+        })
         .collect();
     [pen, maxp, meanp, tags]
 }
 
 fn max_err(a: &[f32], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - y).abs() / (1.0 + y.abs())).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - y).abs() / (1.0 + y.abs()))
+        .fold(0.0, f64::max)
 }
 
 fn build(cfg: &MusicnnConfig, ck: &Ckpt) -> Musicnn {
-    let get = |name: &str| ck.get(name).cloned().ok_or_else(|| CheckpointError::NotFound { name: name.into() });
+    let get = |name: &str| {
+        ck.get(name)
+            .cloned()
+            .ok_or_else(|| CheckpointError::NotFound { name: name.into() })
+    };
     let (tensors, sources) = convert_tf_checkpoint(cfg, &get).unwrap();
     assert_eq!(sources.len(), ck.len(), "every inference tensor is used");
     let meta = bundle_meta(
@@ -193,7 +323,10 @@ fn build(cfg: &MusicnnConfig, ck: &Ckpt) -> Musicnn {
             converted_by: "test".into(),
             tensors: sources,
         },
-        Licence { spdx: "MIT".into(), text: "test".into() },
+        Licence {
+            spdx: "MIT".into(),
+            text: "test".into(),
+        },
     );
     let bytes = write_bundle(&meta, &tensors).unwrap();
     Musicnn::from_bundle(&ModelBundle::parse(&bytes).unwrap()).unwrap()
@@ -210,7 +343,12 @@ fn matches_direct_loop_reference_on_random_weights() {
         let x = rng.vec(n * cfg.n_mels, 0.0, 4.0);
         let out = net.forward_frames(&x, n, cfg.n_mels).unwrap();
         let [pen, maxp, meanp, tags] = reference(&cfg, &ck, &x, n);
-        let errs = [max_err(&out.penultimate, &pen), max_err(&out.max_pool, &maxp), max_err(&out.mean_pool, &meanp), max_err(&out.tags, &tags)];
+        let errs = [
+            max_err(&out.penultimate, &pen),
+            max_err(&out.max_pool, &maxp),
+            max_err(&out.mean_pool, &meanp),
+            max_err(&out.tags, &tags),
+        ];
         eprintln!("T={n}: relative errors pen/max/mean/tags {errs:?}");
         for e in errs {
             assert!(e < 2e-5, "T={n}: {errs:?}");

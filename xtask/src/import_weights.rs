@@ -14,7 +14,9 @@ use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 use chorder_models::bundle::{hex, write_bundle, Licence, ModelBundle, Provenance};
-use chorder_models::musicnn::{bundle_meta, convert_tf_checkpoint, Musicnn, MusicnnConfig, MSD_TAGS, MTT_TAGS};
+use chorder_models::musicnn::{
+    bundle_meta, convert_tf_checkpoint, Musicnn, MusicnnConfig, MSD_TAGS, MTT_TAGS,
+};
 use chorder_models::tf_checkpoint::TfCheckpoint;
 use sha2::{Digest, Sha256};
 
@@ -119,7 +121,10 @@ pub fn run(args: Args) -> Result<()> {
         let loaded = ModelBundle::parse(&bundle)?;
         let net = Musicnn::from_bundle(&loaded)?;
         let probe = net.forward_frames(&vec![1.0; 187 * 96], 187, 96)?;
-        ensure!(probe.tags.iter().all(|p| p.is_finite()), "{dir}: non-finite output");
+        ensure!(
+            probe.tags.iter().all(|p| p.is_finite()),
+            "{dir}: non-finite output"
+        );
         let path = out.join(file);
         std::fs::write(&path, &bundle).with_context(|| format!("writing {}", path.display()))?;
         let n_params: usize = tensors.iter().map(|t| t.2.len()).sum();
@@ -130,7 +135,14 @@ pub fn run(args: Args) -> Result<()> {
             bundle.len(),
             path.display()
         );
-        readme_rows.push((file, folder, bundle.len(), hex(&Sha256::digest(&bundle)), meta.provenance.tensors, tensors));
+        readme_rows.push((
+            file,
+            folder,
+            bundle.len(),
+            hex(&Sha256::digest(&bundle)),
+            meta.provenance.tensors,
+            tensors,
+        ));
     }
     let _ = std::fs::remove_dir_all(&tmp);
 
@@ -156,7 +168,8 @@ pub fn run(args: Args) -> Result<()> {
          `[in,out]` are transposed to `[out,in]`. All computed in f64, stored as f32.\n\n"
     );
     for (file, folder, len, sha, sources, tensors) in readme_rows {
-        readme += &format!("## `{file}` (from `musicnn/{folder}/`)\n\n- {len} bytes, sha256 `{sha}`\n\n");
+        readme +=
+            &format!("## `{file}` (from `musicnn/{folder}/`)\n\n- {len} bytes, sha256 `{sha}`\n\n");
         readme += "Source tensors:\n\n| TF variable | shape |\n|---|---|\n";
         for s in &sources {
             readme += &format!("| `{}` | {:?} |\n", s.name, s.shape);
@@ -181,7 +194,10 @@ fn workspace_root() -> PathBuf {
 
 fn download_wheel(dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    eprintln!("python3 -m pip download musicnn==0.1.0 --no-deps -d {}", dir.display());
+    eprintln!(
+        "python3 -m pip download musicnn==0.1.0 --no-deps -d {}",
+        dir.display()
+    );
     let status = Command::new("python3")
         .args(["-m", "pip", "download", "musicnn==0.1.0", "--no-deps", "-d"])
         .arg(dir)
@@ -195,8 +211,13 @@ fn download_wheel(dir: &Path) -> Result<PathBuf> {
     Ok(wheel)
 }
 
-fn read_entry<R: std::io::Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Result<Vec<u8>> {
-    let mut f = zip.by_name(name).with_context(|| format!("wheel has no {name}"))?;
+fn read_entry<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> Result<Vec<u8>> {
+    let mut f = zip
+        .by_name(name)
+        .with_context(|| format!("wheel has no {name}"))?;
     let mut v = Vec::with_capacity(f.size() as usize);
     f.read_to_end(&mut v)?;
     Ok(v)

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chorder_engine::{AudioReader, FrontEndStream, LogMelPatch};
-use chorder_models::bundle::ModelBundle;
 use chorder_models::builtin;
+use chorder_models::bundle::ModelBundle;
 use chorder_models::musicnn::Musicnn;
 
 /// Print musicnn tags for each 0.96 s step of an audio file.
