@@ -1,0 +1,147 @@
+//! End to end: load the CLAP plugin that cargo built (`libchorder_plugin.so` next to this
+//! test binary's directory) with clack-host, process audio in many block sizes, and check
+//! that the output is the input, bit for bit. In test builds nice-plug's
+//! `assert_process_allocs` is on, so an allocation anywhere in the CLAP process path
+//! (wrapper included) aborts this test.
+
+use std::path::PathBuf;
+
+use clack_host::prelude::*;
+
+struct TestShared;
+
+impl SharedHandler<'_> for TestShared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+struct TestHost;
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestShared;
+    type MainThread<'a> = ();
+    type AudioProcessor<'a> = ();
+}
+
+/// The plugin library cargo built for this profile (newest of the uplifted and the deps copy).
+fn plugin_library() -> PathBuf {
+    let name = format!(
+        "{}chorder_plugin{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let candidates = [deps.join(&name), deps.parent().unwrap().join(&name)];
+    candidates
+        .iter()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p.clone())))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!(
+                "no {name} near {}: build chorder-plugin first",
+                deps.display()
+            )
+        })
+}
+
+fn signal(len: usize, channel: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| 0.5 * ((i * (channel + 3)) as f32 * 0.013).sin() + (i % 7) as f32 * 1e-3)
+        .collect()
+}
+
+#[test]
+fn clap_plugin_passes_audio_through_in_any_block_size() {
+    let path = plugin_library();
+    // SAFETY: the library is our own plugin, built by this workspace.
+    let entry = unsafe { PluginEntry::load(&path) }.expect("load the CLAP entry");
+    let factory = entry.get_plugin_factory().expect("plugin factory");
+    let descriptor = factory
+        .plugin_descriptors()
+        .find(|d| d.id().map(|id| id.to_bytes()) == Some(&b"org.chorder.analyzer"[..]))
+        .expect("Chorder in the factory");
+    assert_eq!(descriptor.name().unwrap().to_bytes(), b"Chorder");
+    let host_info = HostInfo::new(
+        "chorder-tests",
+        "Chorder",
+        "https://example.invalid",
+        "0.1.0",
+    )
+    .unwrap();
+    let mut instance = PluginInstance::<TestHost>::new(
+        |_| TestShared,
+        |_| (),
+        &entry,
+        descriptor.id().unwrap(),
+        &host_info,
+    )
+    .expect("instantiate");
+
+    const MAX: usize = 1024;
+    let config = PluginAudioConfiguration {
+        sample_rate: 48_000.0,
+        min_frames_count: 1,
+        max_frames_count: MAX as u32,
+    };
+    let stopped = instance.activate(|_, _| (), config).expect("activate");
+    let mut processor = stopped.start_processing().expect("start processing");
+
+    let total = 48_000 * 2;
+    let input: Vec<Vec<f32>> = (0..2).map(|c| signal(total, c)).collect();
+    let mut output = vec![vec![f32::NAN; total]; 2];
+    let mut in_block = vec![vec![0.0f32; MAX]; 2];
+    let mut in_ports = AudioPorts::with_capacity(2, 1);
+    let mut out_ports = AudioPorts::with_capacity(2, 1);
+    let in_events_buf = EventBuffer::new();
+    let mut out_events_buf = EventBuffer::new();
+    let sizes = [1usize, 7, 64, 33, 512, 1024, 128, 1000];
+    let (mut pos, mut k, mut calls) = (0, 0, 0);
+    while pos < total {
+        let n = sizes[k % sizes.len()].min(total - pos);
+        k += 1;
+        for (blk, inp) in in_block.iter_mut().zip(&input) {
+            blk[..n].copy_from_slice(&inp[pos..pos + n]);
+        }
+        let input_audio = in_ports.with_input_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_input_only(
+                in_block
+                    .iter_mut()
+                    .map(|b| InputChannel::variable(&mut b[..n])),
+            ),
+        }]);
+        let mut output_audio = out_ports.with_output_buffers([AudioPortBuffer {
+            latency: 0,
+            channels: AudioPortBufferType::f32_output_only(
+                output.iter_mut().map(|o| &mut o[pos..pos + n]),
+            ),
+        }]);
+        let input_events = InputEvents::from_buffer(&in_events_buf);
+        let mut output_events = OutputEvents::from_buffer(&mut out_events_buf);
+        processor
+            .process(
+                &input_audio,
+                &mut output_audio,
+                &input_events,
+                &mut output_events,
+                None,
+                None,
+            )
+            .expect("process");
+        pos += n;
+        calls += 1;
+    }
+    assert!(calls > 250, "many blocks of different sizes: {calls}");
+    for (c, (o, i)) in output.iter().zip(&input).enumerate() {
+        let first_diff = o
+            .iter()
+            .zip(i)
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(first_diff, None, "channel {c}: output differs from input");
+    }
+    let stopped = processor.stop_processing();
+    instance.deactivate(stopped);
+}
