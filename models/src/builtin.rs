@@ -9,6 +9,16 @@ use std::sync::Arc;
 use crate::bundle::{BundleError, ModelBundle};
 use crate::musicnn::Musicnn;
 
+/// The demo popularity head (`chorder_popularity`), trained by `cargo xtask train --preset demo`
+/// on the generated corpus with MSD musicnn embeddings: a demonstration of the pipeline, not a
+/// predictor of real popularity (see `models/assets/README.md`).
+pub static DEMO_POPULARITY: &[u8] = include_bytes!("../assets/demo_popularity.safetensors");
+
+/// The built-in demo popularity bundle (parsed once per process while any holder keeps it).
+pub fn demo_popularity_bundle() -> Result<Arc<ModelBundle>, BundleError> {
+    ModelBundle::load_bytes(DEMO_POPULARITY)
+}
+
 /// The MSD musicnn bundle file's bytes (safetensors, ~3.1 MB).
 pub static MSD_MUSICNN: &[u8] = include_bytes!("../assets/msd_musicnn.safetensors");
 

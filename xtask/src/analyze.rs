@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::demo;
-use crate::models::load_embedding_bundle;
+use crate::models::{load_embedding_bundle, load_popularity_bundle};
 
 /// Version of the JSON output; bumped on any incompatible change.
 pub const SCHEMA: &str = "chorder.analysis/1";
@@ -43,9 +43,13 @@ pub enum Format {
 pub struct Args {
     /// Audio file, folder or manifest.csv (default: the built-in demo clip).
     pub input: Option<PathBuf>,
-    /// Popularity model bundle (.safetensors) written by `cargo xtask train`.
+    /// Popularity model bundle (.safetensors) written by `cargo xtask train`; default: the
+    /// built-in demo model (trained on the generated corpus: a demonstration only).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Run without a popularity model (only what the embedding model hears: tags).
+    #[arg(long, conflicts_with = "model")]
+    pub no_model: bool,
     /// Embedding model bundle (default: the built-in MSD musicnn).
     #[arg(long)]
     pub embedding: Option<PathBuf>,
@@ -99,14 +103,19 @@ struct Report<'a> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let embedder = Embedder::shared(load_embedding_bundle(args.embedding.as_deref())?)?;
-    let head = match &args.model {
-        Some(p) => Some(
-            PopularityHead::shared(
-                ModelBundle::load_file(p).with_context(|| format!("cannot load model {}", p.display()))?,
-            )
-            .with_context(|| format!("{} is not a popularity model", p.display()))?,
-        ),
-        None => None,
+    let head = if args.no_model {
+        None
+    } else {
+        let what = args.model.as_ref().map_or_else(
+            || "the built-in demo model".to_string(),
+            |p| p.display().to_string(),
+        );
+        let head = PopularityHead::shared(load_popularity_bundle(args.model.as_deref())?)
+            .with_context(|| format!("{what} is not a popularity model"))?;
+        if head.bundle().meta().front_end != *embedder.front_end() {
+            bail!("{what} was trained on windows of another front end than the embedding model's");
+        }
+        Some(head)
     };
     let inputs = collect_inputs(args.input.as_deref())?;
     let jobs = args
@@ -130,7 +139,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&report)?)?;
+        std::fs::write(
+            dir.join("results.json"),
+            serde_json::to_string_pretty(&report)?,
+        )?;
         let mut f = std::fs::File::create(dir.join("results.csv"))?;
         write_csv(&mut f, &songs)?;
         eprintln!("wrote {0}/results.json and {0}/results.csv", dir.display());
@@ -159,12 +171,19 @@ fn collect_inputs(input: Option<&Path>) -> anyhow::Result<Vec<Option<PathBuf>>> 
         walk(input, &mut files)?;
         files.sort();
         if files.is_empty() {
-            bail!("{}: no audio files (wav, flac, mp3, ogg, m4a, aac) found", input.display());
+            bail!(
+                "{}: no audio files (wav, flac, mp3, ogg, m4a, aac) found",
+                input.display()
+            );
         }
         return Ok(files.into_iter().map(Some).collect());
     }
-    if input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        let mut rdr = csv::Reader::from_path(input).with_context(|| format!("cannot read {}", input.display()))?;
+    if input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        let mut rdr = csv::Reader::from_path(input)
+            .with_context(|| format!("cannot read {}", input.display()))?;
         let col = rdr
             .headers()?
             .iter()
@@ -187,7 +206,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         if path.is_dir() {
             walk(&path, out)?;
         } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            ["wav", "flac", "mp3", "ogg", "m4a", "aac", "aif", "aiff"].contains(&e.to_ascii_lowercase().as_str())
+            ["wav", "flac", "mp3", "ogg", "m4a", "aac", "aif", "aiff"]
+                .contains(&e.to_ascii_lowercase().as_str())
         }) {
             out.push(path);
         }
@@ -207,15 +227,18 @@ fn analyze_all(
     let bar = if inputs.len() > 1 {
         let bar = ProgressBar::new(inputs.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} analyze [{bar:30}] {pos}/{len} songs  {per_sec}  ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} analyze [{bar:30}] {pos}/{len} songs  {per_sec}  ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar
     } else {
         ProgressBar::hidden()
     };
-    let slots: Mutex<Vec<Option<Result<SongResult, String>>>> = Mutex::new(vec![None; inputs.len()]);
+    let slots: Mutex<Vec<Option<Result<SongResult, String>>>> =
+        Mutex::new(vec![None; inputs.len()]);
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1).min(inputs.len()) {
@@ -233,7 +256,10 @@ fn analyze_all(
     bar.finish_and_clear();
     let mut songs = Vec::new();
     let mut errors = Vec::new();
-    for (input, slot) in inputs.iter().zip(slots.into_inner().unwrap_or_else(|p| p.into_inner())) {
+    for (input, slot) in inputs
+        .iter()
+        .zip(slots.into_inner().unwrap_or_else(|p| p.into_inner()))
+    {
         match slot.expect("every input was processed") {
             Ok(song) => songs.push(song),
             Err(e) => errors.push((display_name(input.as_deref()), e)),
@@ -258,9 +284,16 @@ pub fn analyze_one(
         None => demo::demo_reader(),
     }
     .map_err(|e| e.to_string())?;
-    let mut song = SongAnalyzer::new(reader.path(), embedder.clone(), reader.sample_rate(), FeatureConfig::default())
-        .map_err(|e| e.to_string())?;
-    let mut tracker = head.map(|h| PopularityTracker::new(h.clone())).transpose()?;
+    let mut song = SongAnalyzer::new(
+        reader.path(),
+        embedder.clone(),
+        reader.sample_rate(),
+        FeatureConfig::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut tracker = head
+        .map(|h| PopularityTracker::new(h.clone()))
+        .transpose()?;
     let mut timeline = Vec::new();
     let mut block = Vec::new();
     let mut on_windows = |windows: Vec<chorder_analysis::song::Window>,
@@ -303,7 +336,10 @@ pub fn analyze_one(
     let names = embedder.tag_names();
     let mut warnings = reader.report().warnings();
     if summary.non_finite_replaced > 0 {
-        warnings.push(format!("{} NaN/Inf samples replaced by 0", summary.non_finite_replaced));
+        warnings.push(format!(
+            "{} NaN/Inf samples replaced by 0",
+            summary.non_finite_replaced
+        ));
     }
     Ok(SongResult {
         file: display_name(input),
@@ -313,7 +349,12 @@ pub fn analyze_one(
         top_tags: order
             .iter()
             .take(top_tags)
-            .map(|&i| (names.get(i).cloned().unwrap_or_else(|| format!("tag{i}")), summary.mean_tags[i]))
+            .map(|&i| {
+                (
+                    names.get(i).cloned().unwrap_or_else(|| format!("tag{i}")),
+                    summary.mean_tags[i],
+                )
+            })
             .collect(),
         timeline,
         warnings,
@@ -337,14 +378,21 @@ fn write_table(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         )?,
         None => writeln!(
             out,
-            "popularity model: none (pass --model <bundle> from `cargo xtask train`); showing what the embedding model hears"
+            "popularity model: none (--no-model); showing what the embedding model hears"
         )?,
     }
     writeln!(out, "embedding model: {}\n", r.embedding_model)?;
-    writeln!(out, "| song | seconds | windows | estimate (0-100) | top tags |")?;
+    writeln!(
+        out,
+        "| song | seconds | windows | estimate (0-100) | top tags |"
+    )?;
     writeln!(out, "|---|---:|---:|---:|---|")?;
     for s in r.songs {
-        let tags: Vec<String> = s.top_tags.iter().map(|(n, p)| format!("{n} {p:.2}")).collect();
+        let tags: Vec<String> = s
+            .top_tags
+            .iter()
+            .map(|(n, p)| format!("{n} {p:.2}"))
+            .collect();
         writeln!(
             out,
             "| {} | {:.1} | {} | {} | {} |",
@@ -359,13 +407,27 @@ fn write_table(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
         }
     }
     if r.songs.len() == 1 && r.popularity_model.is_some() {
-        writeln!(out, "\ntimeline of {}: t (s) momentary integrated", r.songs[0].file)?;
+        writeln!(
+            out,
+            "\ntimeline of {}: t (s) momentary integrated",
+            r.songs[0].file
+        )?;
         for p in &r.songs[0].timeline {
-            writeln!(out, "  {:7.2} {:>6} {:>6}", p.t, fmt_estimate(p.momentary), fmt_estimate(p.integrated))?;
+            writeln!(
+                out,
+                "  {:7.2} {:>6} {:>6}",
+                p.t,
+                fmt_estimate(p.momentary),
+                fmt_estimate(p.integrated)
+            )?;
         }
     }
     if !r.errors.is_empty() {
-        writeln!(out, "\n{} song(s) failed:\n| song | error |\n|---|---|", r.errors.len())?;
+        writeln!(
+            out,
+            "\n{} song(s) failed:\n| song | error |\n|---|---|",
+            r.errors.len()
+        )?;
         for (f, e) in r.errors {
             writeln!(out, "| {f} | {e} |")?;
         }
@@ -377,7 +439,11 @@ fn write_csv(out: &mut impl Write, songs: &[SongResult]) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(["file", "seconds", "windows", "estimate", "top_tags"])?;
     for s in songs {
-        let tags: Vec<String> = s.top_tags.iter().map(|(n, p)| format!("{n}:{p:.3}")).collect();
+        let tags: Vec<String> = s
+            .top_tags
+            .iter()
+            .map(|(n, p)| format!("{n}:{p:.3}"))
+            .collect();
         w.write_record([
             s.file.clone(),
             format!("{:.3}", s.seconds),

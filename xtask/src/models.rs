@@ -15,3 +15,13 @@ pub fn load_embedding_bundle(path: Option<&Path>) -> anyhow::Result<Arc<ModelBun
         None => Ok(chorder_models::builtin::musicnn_bundle()?),
     }
 }
+
+/// The popularity bundle at `path`, or the built-in demo head when `None`.
+pub fn load_popularity_bundle(path: Option<&Path>) -> anyhow::Result<Arc<ModelBundle>> {
+    match path {
+        Some(p) => {
+            ModelBundle::load_file(p).with_context(|| format!("cannot load model {}", p.display()))
+        }
+        None => Ok(chorder_models::builtin::demo_popularity_bundle()?),
+    }
+}
