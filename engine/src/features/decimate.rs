@@ -106,7 +106,9 @@ mod tests {
             .collect();
         let y = decimate(&x, 2);
         assert_eq!(y.len(), 4000);
-        let peak = y[1000..3000].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!((peak - 2f32.sqrt()).abs() < 1e-3, "{peak}");
+        // Amplitude from the RMS over whole periods (25 output samples per period).
+        let ms: f64 = y[1000..3000].iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 2000.0;
+        let amp = (2.0 * ms).sqrt();
+        assert!((amp - 2f64.sqrt()).abs() < 1e-3, "{amp}");
     }
 }
