@@ -17,20 +17,11 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
-/// Reads a fixture in C order. `chorder_engine::npy::read_f32` returns the file's element
-/// order as stored, so a 2-D `fortran_order: True` array (as `*_logmel.npy` is) is transposed
-/// here.
+/// Reads a fixture in C order (`read_f32` transposes Fortran-order files, as
+/// `*_logmel.npy` is stored).
 fn load(name: &str) -> (Vec<usize>, Vec<f32>) {
     let p = fixtures().join(name);
-    let (shape, data) = read_f32(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let head = std::fs::read(&p).unwrap();
-    let header = String::from_utf8_lossy(&head[..head.len().min(256)]).into_owned();
-    if header.contains("'fortran_order': True") && shape.len() == 2 {
-        let (r, c) = (shape[0], shape[1]);
-        let t = (0..r * c).map(|i| data[(i % c) * r + i / c]).collect();
-        return (shape, t);
-    }
-    (shape, data)
+    read_f32(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// `(start, end)` frame of every patch of `clip`, from `patches.json`.

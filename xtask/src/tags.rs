@@ -18,7 +18,7 @@ use chorder_models::musicnn::Musicnn;
 /// Print musicnn tags for each 0.96 s step of an audio file.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Audio file (WAV, FLAC, MP3, Ogg Vorbis, AAC/M4A).
+    /// Audio file (WAV, FLAC, MP3, Ogg Vorbis, AAC/M4A); default: the built-in demo clip.
     file: Option<PathBuf>,
     /// Tags to print per window.
     #[arg(long, default_value_t = 5)]
@@ -29,9 +29,6 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Some(file) = args.file else {
-        bail!("no audio file given (usage: cargo xtask tags <file>); there is no built-in demo clip yet");
-    };
     let bundle = match &args.bundle {
         Some(p) => ModelBundle::load_file(p)?,
         None => builtin::musicnn_bundle()?,
@@ -41,7 +38,11 @@ pub fn run(args: Args) -> Result<()> {
     let cfg = &meta.front_end;
     let frame_s = cfg.hop_length as f64 / cfg.sample_rate as f64;
 
-    let mut reader = AudioReader::open(&file)?;
+    let mut reader = match &args.file {
+        Some(f) => AudioReader::open(f)?,
+        None => crate::demo::demo_reader()?,
+    };
+    let file = reader.path().to_path_buf();
     let mut stream = FrontEndStream::new(cfg, reader.sample_rate())
         .with_context(|| format!("front end for {}", file.display()))?;
     println!(
