@@ -3,12 +3,13 @@
 //! One `Embedder` per embedding bundle per process: [`Embedder::shared`] hands out the same
 //! `Arc` to every caller (plugin instances, worker threads) while any of them holds it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 
 use chorder_engine::{FrontEndConfig, LogMelPatch};
 use chorder_models::bundle::{hex, BundleError, ModelBundle};
 use chorder_models::musicnn::Musicnn;
+
+use crate::shared::{shared_by_hash, SharedCache};
 
 /// What the embedding network says about one window.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,19 +41,8 @@ impl Embedder {
 
     /// The process-wide instance for `bundle` (same content → same `Arc`).
     pub fn shared(bundle: Arc<ModelBundle>) -> Result<Arc<Self>, BundleError> {
-        static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Weak<Embedder>>>> = OnceLock::new();
-        let key = bundle.content_sha256();
-        let mut cache = CACHE
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = cache.get(&key).and_then(Weak::upgrade) {
-            return Ok(e);
-        }
-        let e = Arc::new(Self::new(bundle)?);
-        cache.retain(|_, w| w.strong_count() > 0);
-        cache.insert(key, Arc::downgrade(&e));
-        Ok(e)
+        static CACHE: SharedCache<Embedder> = SharedCache::new();
+        shared_by_hash(&CACHE, bundle.content_sha256(), || Self::new(bundle))
     }
 
     /// A short stable id: model kind and the first 16 hex digits of the bundle's sha256.

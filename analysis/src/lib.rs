@@ -14,6 +14,7 @@ pub mod cache;
 pub mod embedder;
 pub mod extract;
 pub mod popularity;
+mod shared;
 pub mod song;
 
 pub use cache::{CachedSong, FeatureCache};

@@ -13,13 +13,14 @@
 //! training mean of each feature (the normaliser's shift), i.e. "an average song".
 //! Estimates are on Spotify's 0-100 scale.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use chorder_models::bundle::{hex, BundleError, ModelBundle};
 use chorder_models::regressor::PopularityModel;
 use chorder_models::seq_autoencoder::SeqEncoderState;
+
+use crate::shared::{shared_by_hash, SharedCache};
 
 /// A popularity model bundle, loaded once per process.
 pub struct PopularityHead {
@@ -32,32 +33,24 @@ pub struct PopularityHead {
 impl PopularityHead {
     /// The process-wide head for `bundle` (same content → same `Arc`).
     pub fn shared(bundle: Arc<ModelBundle>) -> Result<Arc<Self>, BundleError> {
-        static CACHE: OnceLock<Mutex<HashMap<[u8; 32], Weak<PopularityHead>>>> = OnceLock::new();
+        static CACHE: SharedCache<PopularityHead> = SharedCache::new();
         let key = bundle.content_sha256();
-        let mut cache = CACHE
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = cache.get(&key).and_then(Weak::upgrade) {
-            return Ok(h);
-        }
-        let model = PopularityModel::from_bundle(&bundle)?;
-        let mean_features = model
-            .feat_ae
-            .normalizer()
-            .shift
-            .unsqueeze(0)
-            .map_err(|e| BundleError::Invalid(e.to_string()))?;
-        let id = format!("{}-{}", bundle.meta().model_kind, &hex(&key)[..16]);
-        let head = Arc::new(Self {
-            bundle,
-            model,
-            mean_features,
-            id,
-        });
-        cache.retain(|_, w| w.strong_count() > 0);
-        cache.insert(key, Arc::downgrade(&head));
-        Ok(head)
+        shared_by_hash(&CACHE, key, || {
+            let model = PopularityModel::from_bundle(&bundle)?;
+            let mean_features = model
+                .feat_ae
+                .normalizer()
+                .shift
+                .unsqueeze(0)
+                .map_err(|e| BundleError::Invalid(e.to_string()))?;
+            let id = format!("{}-{}", bundle.meta().model_kind, &hex(&key)[..16]);
+            Ok(Self {
+                bundle,
+                model,
+                mean_features,
+                id,
+            })
+        })
     }
 
     /// Model kind and the first 16 hex digits of the bundle's sha256.
