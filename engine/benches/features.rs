@@ -12,7 +12,8 @@ use chorder_engine::features::{extract, FeatureConfig};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn clip_30s() -> (Vec<f32>, u32) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/features/rock_input.npy");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/features/rock_input.npy");
     let (_, sig) = chorder_engine::npy::read_f32(path).expect("fixtures/features/rock_input.npy");
     let sr = 44_100u32;
     let n = 30 * sr as usize;

@@ -40,7 +40,8 @@ fn tone_centroid_rolloff_bandwidth() {
     // The loudest mel band is the one whose triangle holds 1 kHz.
     let mel = &fv.values[Layout::MEL..Layout::MEL + 128];
     let band = argmax(mel);
-    let mel_of = |hz: f64| chorder_engine::mel::hz_to_mel(hz, chorder_engine::config::MelScale::Slaney);
+    let mel_of =
+        |hz: f64| chorder_engine::mel::hz_to_mel(hz, chorder_engine::config::MelScale::Slaney);
     let step = mel_of(SR as f64 / 2.0) / 129.0;
     let centre = (mel_of(f) / step).round() as usize - 1;
     assert!(band.abs_diff(centre) <= 1, "band {band}, want {centre}");
@@ -88,7 +89,11 @@ fn chroma_of_a4_peaks_at_a_and_tonnetz_follows() {
                 radius[d] * (PI * v).cos() * (chroma[c] / l1) as f64
             })
             .sum();
-        assert!((t[d] as f64 - want).abs() < 0.01, "tonnetz {d}: {} vs {want}", t[d]);
+        assert!(
+            (t[d] as f64 - want).abs() < 0.01,
+            "tonnetz {d}: {} vs {want}",
+            t[d]
+        );
     }
 }
 
@@ -117,9 +122,20 @@ fn compat_switch_changes_only_centroid_and_entropy() {
     sig.extend(tone(3000.0, 2.0, 0.5));
     let compat = extract(&sig, SR, FeatureConfig::default()).unwrap();
     let clean = clean(&sig);
-    assert!(compat.values[Layout::CENTROID] < 1000.0, "{}", compat.values[Layout::CENTROID]);
-    assert!(clean.values[Layout::CENTROID] > 2500.0, "{}", clean.values[Layout::CENTROID]);
-    assert_ne!(compat.values[Layout::ENTROPY], clean.values[Layout::ENTROPY]);
+    assert!(
+        compat.values[Layout::CENTROID] < 1000.0,
+        "{}",
+        compat.values[Layout::CENTROID]
+    );
+    assert!(
+        clean.values[Layout::CENTROID] > 2500.0,
+        "{}",
+        clean.values[Layout::CENTROID]
+    );
+    assert_ne!(
+        compat.values[Layout::ENTROPY],
+        clean.values[Layout::ENTROPY]
+    );
     for k in (0..Layout::COUNT).filter(|&k| k != Layout::CENTROID && k != Layout::ENTROPY) {
         assert_eq!(compat.values[k], clean.values[k], "column {k}");
     }
@@ -135,12 +151,18 @@ fn silence() {
     assert!(c.values[Layout::ENTROPY].is_nan());
     let fv = clean(&sig);
     assert_eq!(fv.values[Layout::ENTROPY], 0.0);
-    assert!(fv.values[Layout::CHROMA..Layout::CHROMA + 12].iter().all(|&v| v == 0.0));
-    assert!(fv.values[Layout::MEL..Layout::MEL + 128].iter().all(|&v| v == 0.0));
+    assert!(fv.values[Layout::CHROMA..Layout::CHROMA + 12]
+        .iter()
+        .all(|&v| v == 0.0));
+    assert!(fv.values[Layout::MEL..Layout::MEL + 128]
+        .iter()
+        .all(|&v| v == 0.0));
     // log-mel is -100 dB everywhere: only MFCC_1 is non-zero, -100 sqrt(128).
     let m1 = fv.values[Layout::MFCC] as f64;
     assert!((m1 + 100.0 * 128f64.sqrt()).abs() < 1e-3, "{m1}");
-    assert!(fv.values[Layout::MFCC + 1..Layout::MFCC + 48].iter().all(|v| v.abs() < 1e-3));
+    assert!(fv.values[Layout::MFCC + 1..Layout::MFCC + 48]
+        .iter()
+        .all(|v| v.abs() < 1e-3));
     assert_eq!(fv.values[Layout::ZCR], 0.0);
     assert_eq!(fv.values[Layout::CENTROID], 0.0);
 }
@@ -149,7 +171,10 @@ fn silence() {
 fn bad_input_is_refused() {
     assert_eq!(
         extract(&[0.1; 100], SR, FeatureConfig::default()),
-        Err(FeatureError::TooShort { samples: 100, needed: 2048 })
+        Err(FeatureError::TooShort {
+            samples: 100,
+            needed: 2048
+        })
     );
     assert!(matches!(
         extract(&[0.1; 40_000], 8_000, FeatureConfig::default()),

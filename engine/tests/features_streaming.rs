@@ -13,7 +13,10 @@ fn rock() -> Vec<f32> {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.0 >> 33) as usize) % n
     }
 }
@@ -59,7 +62,11 @@ fn frames_are_accumulated_while_audio_arrives() {
     let sig = rock();
     let mut s = FeatureStream::new(44_100, FeatureConfig::default()).unwrap();
     s.push(&sig[..1024]);
-    assert_eq!(s.frames_done(), 0, "frame 0 needs sample 1024 for its reflection");
+    assert_eq!(
+        s.frames_done(),
+        0,
+        "frame 0 needs sample 1024 for its reflection"
+    );
     s.push(&sig[1024..1025]);
     assert_eq!(s.frames_done(), 1);
     s.push(&sig[1025..100_000]);
@@ -67,7 +74,10 @@ fn frames_are_accumulated_while_audio_arrives() {
     assert_eq!(s.frames_done(), (100_000 - 1025) / 512 + 1);
     s.push(&sig[100_000..]);
     let total = 1 + sig.len() / 512;
-    assert!(s.frames_done() < total, "the last frames wait for the end of the song");
+    assert!(
+        s.frames_done() < total,
+        "the last frames wait for the end of the song"
+    );
     let fv = s.finish().unwrap();
     assert_eq!(fv.n_frames, total);
     assert!(fv.values[Layout::MEL] > 0.0);

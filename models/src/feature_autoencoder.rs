@@ -62,7 +62,16 @@ impl Normalizer {
                 *s += (v as f64 - m).powi(2) / n;
             }
         }
-        let scale = var.iter().map(|&v| if v > 1e-24 { (1.0 / v.sqrt()) as f32 } else { 1.0 }).collect();
+        let scale = var
+            .iter()
+            .map(|&v| {
+                if v > 1e-24 {
+                    (1.0 / v.sqrt()) as f32
+                } else {
+                    1.0
+                }
+            })
+            .collect();
         (mean.into_iter().map(|m| m as f32).collect(), scale)
     }
 
@@ -77,7 +86,11 @@ impl Normalizer {
                 hi[i] = hi[i].max(r[i]);
             }
         }
-        let scale = lo.iter().zip(&hi).map(|(l, h)| if h - l > 0.0 { 1.0 / (h - l) } else { 1.0 }).collect();
+        let scale = lo
+            .iter()
+            .zip(&hi)
+            .map(|(l, h)| if h - l > 0.0 { 1.0 / (h - l) } else { 1.0 })
+            .collect();
         (lo, scale)
     }
 }
@@ -96,7 +109,11 @@ pub struct FeatureAutoencoderConfig {
 
 impl Default for FeatureAutoencoderConfig {
     fn default() -> Self {
-        Self { input_dim: 207, hidden_dims: vec![103, 51], code_dim: 20 }
+        Self {
+            input_dim: 207,
+            hidden_dims: vec![103, 51],
+            code_dim: 20,
+        }
     }
 }
 
@@ -119,14 +136,31 @@ impl FeatureAutoencoder {
         rdims.reverse();
         let norm = Normalizer::load(cfg.input_dim, vb.pp("norm"))?;
         let enc = Mlp::load(
-            MlpConfig { dims, hidden: Activation::Relu, output: Activation::None, dropout: 0.0, dropout_layers: 0 },
+            MlpConfig {
+                dims,
+                hidden: Activation::Relu,
+                output: Activation::None,
+                dropout: 0.0,
+                dropout_layers: 0,
+            },
             vb.pp("enc"),
         )?;
         let dec = Mlp::load(
-            MlpConfig { dims: rdims, hidden: Activation::Relu, output: Activation::None, dropout: 0.0, dropout_layers: 0 },
+            MlpConfig {
+                dims: rdims,
+                hidden: Activation::Relu,
+                output: Activation::None,
+                dropout: 0.0,
+                dropout_layers: 0,
+            },
             vb.pp("dec"),
         )?;
-        Ok(Self { norm, enc, dec, cfg })
+        Ok(Self {
+            norm,
+            enc,
+            dec,
+            cfg,
+        })
     }
 
     /// The configuration it was built from.
@@ -181,21 +215,38 @@ mod tests {
     #[test]
     fn shapes_buffers_and_loss() {
         let vm = VarMap::new();
-        let cfg = FeatureAutoencoderConfig { input_dim: 10, hidden_dims: vec![8], code_dim: 3 };
-        let m = FeatureAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
+        let cfg = FeatureAutoencoderConfig {
+            input_dim: 10,
+            hidden_dims: vec![8],
+            code_dim: 3,
+        };
+        let m = FeatureAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu))
+            .unwrap();
         let names = init_varmap(&vm, &InitConfig::default()).unwrap();
-        assert!(!names.iter().any(|n| n.starts_with("norm.")), "buffers must not be re-initialised");
+        assert!(
+            !names.iter().any(|n| n.starts_with("norm.")),
+            "buffers must not be re-initialised"
+        );
         let x = Tensor::randn(0f32, 1.0, (4, 10), &Device::Cpu).unwrap();
         let (code, z, recon) = m.forward(&x).unwrap();
         assert_eq!(code.dims(), &[4, 3]);
         assert_eq!(recon.dims(), &[4, 10]);
         // Identity normaliser at creation.
-        let d: f32 = (z - &x).unwrap().abs().unwrap().sum_all().unwrap().to_scalar().unwrap();
+        let d: f32 = (z - &x)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert_eq!(d, 0.0);
         let l: f32 = m.reconstruction_loss(&x).unwrap().to_scalar().unwrap();
         assert!(l.is_finite() && l > 0.0);
         // Setting the shift moves the normalised input.
-        vm.data().lock().unwrap()["norm.shift"].set(&Tensor::ones(10, DTYPE, &Device::Cpu).unwrap()).unwrap();
+        vm.data().lock().unwrap()["norm.shift"]
+            .set(&Tensor::ones(10, DTYPE, &Device::Cpu).unwrap())
+            .unwrap();
         let z2 = m.normalizer().forward(&x).unwrap();
         let d2: f32 = (&x - z2).unwrap().mean_all().unwrap().to_scalar().unwrap();
         assert!((d2 - 1.0).abs() < 1e-6);

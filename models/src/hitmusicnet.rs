@@ -66,7 +66,11 @@ impl HitMusicNetConfig {
         Self {
             input_dim: n,
             ae_dims: vec![n / 2, n / 3, k],
-            head_dims: vec![k, round_half_even(k as f64 / 2.0), round_half_even(k as f64 / 3.0)],
+            head_dims: vec![
+                k,
+                round_half_even(k as f64 / 2.0),
+                round_half_even(k as f64 / 3.0),
+            ],
             dropout: 0.25,
         }
     }
@@ -107,14 +111,35 @@ impl HitMusicNet {
         let relu = Activation::Relu;
         Ok(Self {
             input_norm: Normalizer::load(cfg.input_dim, vb.pp("input_norm"))?,
-            enc: Mlp::load(MlpConfig { dims: enc_dims, hidden: relu, output: relu, dropout: 0.0, dropout_layers: 0 }, vb.pp("ae.enc"))?,
+            enc: Mlp::load(
+                MlpConfig {
+                    dims: enc_dims,
+                    hidden: relu,
+                    output: relu,
+                    dropout: 0.0,
+                    dropout_layers: 0,
+                },
+                vb.pp("ae.enc"),
+            )?,
             dec: Mlp::load(
-                MlpConfig { dims: dec_dims, hidden: relu, output: Activation::Sigmoid, dropout: 0.0, dropout_layers: 0 },
+                MlpConfig {
+                    dims: dec_dims,
+                    hidden: relu,
+                    output: Activation::Sigmoid,
+                    dropout: 0.0,
+                    dropout_layers: 0,
+                },
                 vb.pp("ae.dec"),
             )?,
             code_norm: Normalizer::load(k, vb.pp("code_norm"))?,
             head: Mlp::load(
-                MlpConfig { dims: head_dims, hidden: relu, output: Activation::Sigmoid, dropout: cfg.dropout, dropout_layers: 2 },
+                MlpConfig {
+                    dims: head_dims,
+                    hidden: relu,
+                    output: Activation::Sigmoid,
+                    dropout: cfg.dropout,
+                    dropout_layers: 2,
+                },
                 vb.pp("head"),
             )?,
             cfg,
@@ -125,7 +150,11 @@ impl HitMusicNet {
     pub fn from_bundle(bundle: &ModelBundle) -> std::result::Result<Self, BundleError> {
         bundle.expect_kind(HITMUSICNET_KIND)?;
         let cfg: HitMusicNetConfig = serde_json::from_value(bundle.meta().model_config.clone())
-            .map_err(|e| BundleError::BadMetadata(format!("model_config of a {HITMUSICNET_KIND} bundle: {e}")))?;
+            .map_err(|e| {
+                BundleError::BadMetadata(format!(
+                    "model_config of a {HITMUSICNET_KIND} bundle: {e}"
+                ))
+            })?;
         Ok(Self::load(cfg, bundle.var_builder())?)
     }
 
@@ -178,7 +207,14 @@ mod tests {
         assert_eq!(round_half_even(2.5), 2);
         let vm = VarMap::new();
         let m = HitMusicNet::load(c, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
-        init_varmap(&vm, &InitConfig { bias: 0.0, ..Default::default() }).unwrap();
+        init_varmap(
+            &vm,
+            &InitConfig {
+                bias: 0.0,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let shape = |n: &str| vm.data().lock().unwrap()[n].dims().to_vec();
         assert_eq!(shape("ae.enc.2.weight"), [45, 76]);
         assert_eq!(shape("ae.dec.2.weight"), [228, 114]);

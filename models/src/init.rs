@@ -41,7 +41,11 @@ pub struct InitConfig {
 
 impl Default for InitConfig {
     fn default() -> Self {
-        Self { seed: 0, bias: 0.1, gain: 1.0 }
+        Self {
+            seed: 0,
+            bias: 0.1,
+            gain: 1.0,
+        }
     }
 }
 
@@ -114,7 +118,11 @@ pub fn init_varmap_prefix(varmap: &VarMap, prefix: &str, cfg: &InitConfig) -> Re
 
 /// A linear layer `y = x Wᵀ + b` with `W: [out, in]` named `weight` and `b: [out]` named
 /// `bias` (PyTorch/candle layout), loaded from `vb`.
-pub fn linear(in_dim: usize, out_dim: usize, vb: candle_nn::VarBuilder) -> Result<candle_nn::Linear> {
+pub fn linear(
+    in_dim: usize,
+    out_dim: usize,
+    vb: candle_nn::VarBuilder,
+) -> Result<candle_nn::Linear> {
     let w = vb.get((out_dim, in_dim), "weight")?;
     let b = vb.get(out_dim, "bias")?;
     Ok(candle_nn::Linear::new(w, Some(b)))
@@ -141,12 +149,24 @@ mod tests {
         let vb = VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu);
         linear(30, 10, vb.pp("a")).unwrap();
         linear(10, 1, vb.pp("b")).unwrap();
-        let names = init_varmap(&vm, &InitConfig { seed, ..Default::default() }).unwrap();
+        let names = init_varmap(
+            &vm,
+            &InitConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         (vm, names)
     }
 
     fn get(vm: &VarMap, name: &str) -> Vec<f32> {
-        vm.data().lock().unwrap()[name].as_tensor().flatten_all().unwrap().to_vec1().unwrap()
+        vm.data().lock().unwrap()[name]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
     }
 
     #[test]

@@ -9,13 +9,13 @@
 pub mod tf_checkpoint;
 
 // Popularity networks (issue 6): layers, autoencoders, regressors, baseline.
+pub mod builtin;
+pub mod bundle;
 pub mod feature_autoencoder;
 pub mod hitmusicnet;
 pub mod init;
 pub mod lstm;
 pub mod mlp;
+pub mod musicnn;
 pub mod regressor;
 pub mod seq_autoencoder;
-pub mod builtin;
-pub mod bundle;
-pub mod musicnn;

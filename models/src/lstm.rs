@@ -68,12 +68,21 @@ pub struct Lstm {
 impl Lstm {
     /// Loads `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` from `vb`.
     pub fn load(cfg: LstmConfig, vb: VarBuilder) -> Result<Self> {
-        let LstmConfig { input_dim, hidden_dim } = cfg;
+        let LstmConfig {
+            input_dim,
+            hidden_dim,
+        } = cfg;
         let weight_ih = vb.get((4 * hidden_dim, input_dim), "weight_ih")?;
         let weight_hh = vb.get((4 * hidden_dim, hidden_dim), "weight_hh")?;
         let bias_ih = vb.get(4 * hidden_dim, "bias_ih")?;
         let bias_hh = vb.get(4 * hidden_dim, "bias_hh")?;
-        Ok(Self { weight_ih, weight_hh, bias_ih, bias_hh, cfg })
+        Ok(Self {
+            weight_ih,
+            weight_hh,
+            bias_ih,
+            bias_hh,
+            cfg,
+        })
     }
 
     /// The layer's sizes.
@@ -83,7 +92,12 @@ impl Lstm {
 
     /// A zero state for `batch` sequences in this layer's dtype/device.
     pub fn zero_state(&self, batch: usize) -> Result<LstmState> {
-        LstmState::zeros(batch, self.cfg.hidden_dim, self.weight_hh.dtype(), self.weight_hh.device())
+        LstmState::zeros(
+            batch,
+            self.cfg.hidden_dim,
+            self.weight_hh.dtype(),
+            self.weight_hh.device(),
+        )
     }
 
     /// Input projection `x W_ihᵀ + b` for all steps at once: `[B, T, D]` → `[B, T, 4H]`.
@@ -115,7 +129,9 @@ impl Lstm {
     /// Stepping a sequence one window at a time gives the same outputs as [`Lstm::forward`].
     pub fn step(&self, state: &mut LstmState, x: &Tensor) -> Result<Tensor> {
         let (n_batch, n_in) = x.dims2()?;
-        let gx = self.project_inputs(&x.reshape((n_batch, 1, n_in))?)?.squeeze(1)?;
+        let gx = self
+            .project_inputs(&x.reshape((n_batch, 1, n_in))?)?
+            .squeeze(1)?;
         let (h, c) = self.cell(&gx, state, &self.weight_hh.t()?)?;
         state.h = h.clone();
         state.c = c;
@@ -130,13 +146,19 @@ impl Lstm {
     pub fn forward(&self, x: &Tensor, lengths: &[usize]) -> Result<(Tensor, LstmState)> {
         let (n_batch, n_steps, _n_in) = x.dims3()?;
         if lengths.len() != n_batch || lengths.iter().any(|&l| l > n_steps) {
-            candle_core::bail!("lstm: lengths {lengths:?} do not fit a batch of {n_batch}×{n_steps}");
+            candle_core::bail!(
+                "lstm: lengths {lengths:?} do not fit a batch of {n_batch}×{n_steps}"
+            );
         }
         let mut state = self.zero_state(n_batch)?;
         let gx_all = self.project_inputs(x)?;
         // Steps before the shortest sequence ends need no masking.
         let min_len = lengths.iter().copied().min().unwrap_or(n_steps);
-        let masks = if min_len == n_steps { None } else { Some(step_masks(lengths, n_steps, x.dtype(), x.device())?) };
+        let masks = if min_len == n_steps {
+            None
+        } else {
+            Some(step_masks(lengths, n_steps, x.dtype(), x.device())?)
+        };
         let w_hh_t = self.weight_hh.t()?;
         let mut outs = Vec::with_capacity(n_steps);
         for t in 0..n_steps {
@@ -155,7 +177,10 @@ impl Lstm {
                     let h_next = (&h_out + state.h.broadcast_mul(&keep)?)?;
                     let c_next = (c.broadcast_mul(&m)? + state.c.broadcast_mul(&keep)?)?;
                     outs.push(h_out);
-                    state = LstmState { h: h_next, c: c_next };
+                    state = LstmState {
+                        h: h_next,
+                        c: c_next,
+                    };
                 }
             }
         }
@@ -164,7 +189,12 @@ impl Lstm {
 }
 
 /// `[B, T]` tensor with 1 where `t < lengths[b]`, else 0.
-pub fn step_masks(lengths: &[usize], n_steps: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+pub fn step_masks(
+    lengths: &[usize],
+    n_steps: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     let v: Vec<f32> = lengths
         .iter()
         .flat_map(|&l| (0..n_steps).map(move |t| if t < l { 1.0 } else { 0.0 }))
@@ -184,7 +214,15 @@ impl LstmStack {
         let layers = dims
             .windows(2)
             .enumerate()
-            .map(|(i, w)| Lstm::load(LstmConfig { input_dim: w[0], hidden_dim: w[1] }, vb.pp(i)))
+            .map(|(i, w)| {
+                Lstm::load(
+                    LstmConfig {
+                        input_dim: w[0],
+                        hidden_dim: w[1],
+                    },
+                    vb.pp(i),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { layers })
     }
@@ -235,14 +273,37 @@ mod tests {
     fn layer(d: usize, h: usize, seed: u64) -> Lstm {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-        let l = Lstm::load(LstmConfig { input_dim: d, hidden_dim: h }, vb).unwrap();
+        let l = Lstm::load(
+            LstmConfig {
+                input_dim: d,
+                hidden_dim: h,
+            },
+            vb,
+        )
+        .unwrap();
         // Variables are updated in place, so the loaded layer sees the seeded values.
-        init_varmap(&vm, &InitConfig { seed, ..Default::default() }).unwrap();
+        init_varmap(
+            &vm,
+            &InitConfig {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         l
     }
 
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -250,12 +311,31 @@ mod tests {
         // D = H = 1 with known weights: check the gate equations directly.
         let dev = Device::Cpu;
         let mut ts = std::collections::HashMap::new();
-        ts.insert("weight_ih".to_string(), Tensor::new(&[[0.5f32], [-0.3], [0.8], [0.1]], &dev).unwrap());
-        ts.insert("weight_hh".to_string(), Tensor::new(&[[0.2f32], [0.4], [-0.6], [0.7]], &dev).unwrap());
-        ts.insert("bias_ih".to_string(), Tensor::new(&[0.1f32, 0.0, 0.0, -0.1], &dev).unwrap());
-        ts.insert("bias_hh".to_string(), Tensor::new(&[0.0f32, 0.2, 0.1, 0.0], &dev).unwrap());
+        ts.insert(
+            "weight_ih".to_string(),
+            Tensor::new(&[[0.5f32], [-0.3], [0.8], [0.1]], &dev).unwrap(),
+        );
+        ts.insert(
+            "weight_hh".to_string(),
+            Tensor::new(&[[0.2f32], [0.4], [-0.6], [0.7]], &dev).unwrap(),
+        );
+        ts.insert(
+            "bias_ih".to_string(),
+            Tensor::new(&[0.1f32, 0.0, 0.0, -0.1], &dev).unwrap(),
+        );
+        ts.insert(
+            "bias_hh".to_string(),
+            Tensor::new(&[0.0f32, 0.2, 0.1, 0.0], &dev).unwrap(),
+        );
         let vb = VarBuilder::from_tensors(ts, DType::F32, &dev);
-        let l = Lstm::load(LstmConfig { input_dim: 1, hidden_dim: 1 }, vb).unwrap();
+        let l = Lstm::load(
+            LstmConfig {
+                input_dim: 1,
+                hidden_dim: 1,
+            },
+            vb,
+        )
+        .unwrap();
         let x = Tensor::new(&[[[1.0f32], [2.0]]], &dev).unwrap();
         let (y, _) = l.forward(&x, &[2]).unwrap();
         let y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
@@ -286,13 +366,26 @@ mod tests {
         let (out, s) = l.forward(&batch, &[7, 4]).unwrap();
         let out_b = out.narrow(0, 1, 1).unwrap();
         assert!(max_abs_diff(&out_b.narrow(1, 0, 4).unwrap(), &alone) < 1e-6);
-        let tail: f32 = out_b.narrow(1, 4, 3).unwrap().abs().unwrap().sum_all().unwrap().to_scalar().unwrap();
+        let tail: f32 = out_b
+            .narrow(1, 4, 3)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert_eq!(tail, 0.0);
         assert!(max_abs_diff(&s.h.narrow(0, 1, 1).unwrap(), &s_alone.h) < 1e-6);
         assert!(max_abs_diff(&s.c.narrow(0, 1, 1).unwrap(), &s_alone.c) < 1e-6);
         // And the garbage does matter when it is declared valid (the test can fail).
         let (out_full, _) = l.forward(&batch, &[7, 7]).unwrap();
-        assert!(max_abs_diff(&out_full.narrow(0, 1, 1).unwrap().narrow(1, 4, 3).unwrap(), &out_b.narrow(1, 4, 3).unwrap()) > 1e-3);
+        assert!(
+            max_abs_diff(
+                &out_full.narrow(0, 1, 1).unwrap().narrow(1, 4, 3).unwrap(),
+                &out_b.narrow(1, 4, 3).unwrap()
+            ) > 1e-3
+        );
     }
 
     #[test]
@@ -303,12 +396,16 @@ mod tests {
         let (y, last) = l.forward(&x, &[5, 5]).unwrap();
         let mut st = l.zero_state(2).unwrap();
         for t in 0..5 {
-            let h = l.step(&mut st, &x.narrow(1, t, 1).unwrap().squeeze(1).unwrap()).unwrap();
+            let h = l
+                .step(&mut st, &x.narrow(1, t, 1).unwrap().squeeze(1).unwrap())
+                .unwrap();
             assert!(max_abs_diff(&h, &y.narrow(1, t, 1).unwrap().squeeze(1).unwrap()) < 1e-5);
         }
         assert!(max_abs_diff(&st.c, &last.c) < 1e-5);
         st.reset().unwrap();
-        let h0 = l.step(&mut st, &x.narrow(1, 0, 1).unwrap().squeeze(1).unwrap()).unwrap();
+        let h0 = l
+            .step(&mut st, &x.narrow(1, 0, 1).unwrap().squeeze(1).unwrap())
+            .unwrap();
         assert!(max_abs_diff(&h0, &y.narrow(1, 0, 1).unwrap().squeeze(1).unwrap()) < 1e-6);
     }
 }

@@ -40,7 +40,11 @@ pub struct RegressorConfig {
 impl Default for RegressorConfig {
     /// Seven linear layers: 40 → 64 → 64 → 48 → 32 → 24 → 12 → 1.
     fn default() -> Self {
-        Self { input_dim: 40, hidden_dims: vec![64, 64, 48, 32, 24, 12], dropout: 0.0 }
+        Self {
+            input_dim: 40,
+            hidden_dims: vec![64, 64, 48, 32, 24, 12],
+            dropout: 0.0,
+        }
     }
 }
 
@@ -50,11 +54,21 @@ impl RegressorConfig {
         let n_hidden = n_linear.saturating_sub(1);
         let hidden_dims = (0..n_hidden)
             .map(|i| {
-                let frac = if n_hidden > 1 { i as f64 / (n_hidden - 1) as f64 } else { 0.0 };
-                (width as f64 + frac * (8.0 - width as f64)).round().max(1.0) as usize
+                let frac = if n_hidden > 1 {
+                    i as f64 / (n_hidden - 1) as f64
+                } else {
+                    0.0
+                };
+                (width as f64 + frac * (8.0 - width as f64))
+                    .round()
+                    .max(1.0) as usize
             })
             .collect();
-        Self { input_dim, hidden_dims, dropout: 0.0 }
+        Self {
+            input_dim,
+            hidden_dims,
+            dropout: 0.0,
+        }
     }
 }
 
@@ -72,7 +86,13 @@ impl Regressor {
         dims.push(1);
         let n_hidden = cfg.hidden_dims.len();
         let mlp = Mlp::load(
-            MlpConfig { dims, hidden: Activation::Relu, output: Activation::Sigmoid, dropout: cfg.dropout, dropout_layers: n_hidden },
+            MlpConfig {
+                dims,
+                hidden: Activation::Relu,
+                output: Activation::Sigmoid,
+                dropout: cfg.dropout,
+                dropout_layers: n_hidden,
+            },
             vb,
         )?;
         Ok(Self { mlp })
@@ -122,7 +142,12 @@ impl PopularityModel {
     pub fn load(cfg: PopularityModelConfig, vb: VarBuilder) -> Result<Self> {
         let want = cfg.seq.code_dim + cfg.features.code_dim;
         if cfg.head.input_dim != want {
-            candle_core::bail!("head input_dim {} != seq code {} + feature code {}", cfg.head.input_dim, cfg.seq.code_dim, cfg.features.code_dim);
+            candle_core::bail!(
+                "head input_dim {} != seq code {} + feature code {}",
+                cfg.head.input_dim,
+                cfg.seq.code_dim,
+                cfg.features.code_dim
+            );
         }
         Ok(Self {
             seq_ae: SeqAutoencoder::load(cfg.seq.clone(), vb.pp("seq_ae"))?,
@@ -137,7 +162,9 @@ impl PopularityModel {
     pub fn from_bundle(bundle: &ModelBundle) -> std::result::Result<Self, BundleError> {
         bundle.expect_kind(POPULARITY_KIND)?;
         let cfg: PopularityModelConfig = serde_json::from_value(bundle.meta().model_config.clone())
-            .map_err(|e| BundleError::BadMetadata(format!("model_config of a {POPULARITY_KIND} bundle: {e}")))?;
+            .map_err(|e| {
+                BundleError::BadMetadata(format!("model_config of a {POPULARITY_KIND} bundle: {e}"))
+            })?;
         Ok(Self::load(cfg, bundle.var_builder())?)
     }
 
@@ -193,7 +220,13 @@ mod tests {
         let vm = VarMap::new();
         let r = Regressor::load(&cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
         init_varmap(&vm, &InitConfig::default()).unwrap();
-        let n_weights = vm.data().lock().unwrap().keys().filter(|k| k.ends_with("weight")).count();
+        let n_weights = vm
+            .data()
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|k| k.ends_with("weight"))
+            .count();
         assert_eq!(n_weights, 9);
         let x = Tensor::randn(0f32, 100.0, (16, 40), &Device::Cpu).unwrap();
         let y: Vec<f32> = r.forward(&x).unwrap().to_vec1().unwrap();
@@ -204,26 +237,59 @@ mod tests {
     #[test]
     fn full_model_streaming_equals_batch() {
         let cfg = PopularityModelConfig {
-            seq: SeqAutoencoderConfig { emb_dim: 6, lstm_dims: vec![8], linear_dims: vec![], code_dim: 4 },
-            features: FeatureAutoencoderConfig { input_dim: 5, hidden_dims: vec![7], code_dim: 4 },
-            head: RegressorConfig { input_dim: 8, hidden_dims: vec![6], dropout: 0.0 },
+            seq: SeqAutoencoderConfig {
+                emb_dim: 6,
+                lstm_dims: vec![8],
+                linear_dims: vec![],
+                code_dim: 4,
+            },
+            features: FeatureAutoencoderConfig {
+                input_dim: 5,
+                hidden_dims: vec![7],
+                code_dim: 4,
+            },
+            head: RegressorConfig {
+                input_dim: 8,
+                hidden_dims: vec![6],
+                dropout: 0.0,
+            },
         };
         let vm = VarMap::new();
-        let m = PopularityModel::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
+        let m =
+            PopularityModel::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
         init_varmap(&vm, &InitConfig::default()).unwrap();
         let emb = Tensor::randn(0f32, 1.0, (1, 5, 6), &Device::Cpu).unwrap();
         let feats = Tensor::randn(0f32, 1.0, (1, 5), &Device::Cpu).unwrap();
-        let batch: f32 = m.forward(&emb, &[5], &feats).unwrap().squeeze(0).unwrap().to_scalar().unwrap();
+        let batch: f32 = m
+            .forward(&emb, &[5], &feats)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         let mut st = m.zero_state().unwrap();
         let mut code = None;
         for t in 0..5 {
-            code = Some(m.step(&mut st, &emb.narrow(1, t, 1).unwrap().squeeze(1).unwrap()).unwrap());
+            code = Some(
+                m.step(&mut st, &emb.narrow(1, t, 1).unwrap().squeeze(1).unwrap())
+                    .unwrap(),
+            );
         }
-        let streamed: f32 = m.predict_from_codes(&code.unwrap(), &feats).unwrap().squeeze(0).unwrap().to_scalar().unwrap();
+        let streamed: f32 = m
+            .predict_from_codes(&code.unwrap(), &feats)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!((batch - streamed).abs() < 1e-5, "{batch} vs {streamed}");
         let bad = PopularityModelConfig::default();
         let mut bad2 = bad.clone();
         bad2.head.input_dim = 41;
-        assert!(PopularityModel::load(bad2, VarBuilder::from_varmap(&VarMap::new(), DTYPE, &Device::Cpu)).is_err());
+        assert!(PopularityModel::load(
+            bad2,
+            VarBuilder::from_varmap(&VarMap::new(), DTYPE, &Device::Cpu)
+        )
+        .is_err());
     }
 }

@@ -43,7 +43,12 @@ pub struct SeqAutoencoderConfig {
 
 impl Default for SeqAutoencoderConfig {
     fn default() -> Self {
-        Self { emb_dim: 128, lstm_dims: vec![64], linear_dims: vec![32], code_dim: 20 }
+        Self {
+            emb_dim: 128,
+            lstm_dims: vec![64],
+            linear_dims: vec![32],
+            code_dim: 20,
+        }
     }
 }
 
@@ -102,11 +107,23 @@ impl SeqAutoencoder {
         let mut dec_fc_dims = enc_fc_dims.clone();
         dec_fc_dims.reverse();
         let enc_fc = Mlp::load(
-            MlpConfig { dims: enc_fc_dims, hidden: Activation::Relu, output: Activation::None, dropout: 0.0, dropout_layers: 0 },
+            MlpConfig {
+                dims: enc_fc_dims,
+                hidden: Activation::Relu,
+                output: Activation::None,
+                dropout: 0.0,
+                dropout_layers: 0,
+            },
             vb.pp("enc.fc"),
         )?;
         let dec_fc = Mlp::load(
-            MlpConfig { dims: dec_fc_dims, hidden: Activation::Relu, output: Activation::Relu, dropout: 0.0, dropout_layers: 0 },
+            MlpConfig {
+                dims: dec_fc_dims,
+                hidden: Activation::Relu,
+                output: Activation::Relu,
+                dropout: 0.0,
+                dropout_layers: 0,
+            },
             vb.pp("dec.fc"),
         )?;
         // Decoder LSTMs: Hk → Hk → H(k-1) → … → H1.
@@ -115,7 +132,15 @@ impl SeqAutoencoder {
         let dec_lstm = LstmStack::load(&dec_lstm_dims, vb.pp("dec.lstm"))?;
         let h_first = *cfg.lstm_dims.first().unwrap_or(&cfg.emb_dim);
         let dec_out = crate::init::linear(h_first, cfg.emb_dim, vb.pp("dec.out"))?;
-        Ok(Self { norm, enc_lstm, enc_fc, dec_fc, dec_lstm, dec_out, cfg })
+        Ok(Self {
+            norm,
+            enc_lstm,
+            enc_fc,
+            dec_fc,
+            dec_lstm,
+            dec_out,
+            cfg,
+        })
     }
 
     /// The configuration it was built from.
@@ -150,7 +175,10 @@ impl SeqAutoencoder {
         let (n_batch, _c) = code.dims2()?;
         let h = self.dec_fc.forward(code)?; // [B, Hk]
         let hk = h.dim(1)?;
-        let rep = h.unsqueeze(1)?.broadcast_as((n_batch, n_steps, hk))?.contiguous()?;
+        let rep = h
+            .unsqueeze(1)?
+            .broadcast_as((n_batch, n_steps, hk))?
+            .contiguous()?;
         let (y, _) = self.dec_lstm.forward(&rep, lengths)?; // [B, T, H1]
         let h1 = y.dim(2)?;
         let out = self.dec_out.forward(&y.reshape((n_batch * n_steps, h1))?)?;
@@ -177,14 +205,19 @@ impl SeqAutoencoder {
 
     /// A fresh streaming state for `batch` tracks (1 in the plugin).
     pub fn zero_state(&self, batch: usize) -> Result<SeqEncoderState> {
-        Ok(SeqEncoderState { lstm: self.enc_lstm.zero_state(batch)?, steps: 0 })
+        Ok(SeqEncoderState {
+            lstm: self.enc_lstm.zero_state(batch)?,
+            steps: 0,
+        })
     }
 
     /// Streaming encode: feeds one window embedding per track, `window: [B, D]`, and returns
     /// the code `[B, C]` of all windows since the last reset (equal to [`Self::encode`] of
     /// that sequence).
     pub fn step(&self, state: &mut SeqEncoderState, window: &Tensor) -> Result<Tensor> {
-        let h = self.enc_lstm.step(&mut state.lstm, &self.norm.forward(window)?)?;
+        let h = self
+            .enc_lstm
+            .step(&mut state.lstm, &self.norm.forward(window)?)?;
         state.steps += 1;
         self.enc_fc.forward(&h)
     }
@@ -206,7 +239,9 @@ pub fn masked_mean(x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
     let m = step_masks(lengths, n_steps, x.dtype(), x.device())?;
     let lens: Vec<f32> = lengths.iter().map(|&l| l.max(1) as f32).collect();
     let lens = Tensor::from_vec(lens, (lengths.len(), 1), x.device())?.to_dtype(x.dtype())?;
-    x.broadcast_mul(&m.unsqueeze(2)?)?.sum(1)?.broadcast_div(&lens)
+    x.broadcast_mul(&m.unsqueeze(2)?)?
+        .sum(1)?
+        .broadcast_div(&lens)
 }
 
 #[cfg(test)]
@@ -218,17 +253,39 @@ mod tests {
 
     fn model(cfg: SeqAutoencoderConfig) -> (VarMap, SeqAutoencoder) {
         let vm = VarMap::new();
-        let m = SeqAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
-        init_varmap(&vm, &InitConfig { seed: 3, ..Default::default() }).unwrap();
+        let m =
+            SeqAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
+        init_varmap(
+            &vm,
+            &InitConfig {
+                seed: 3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         (vm, m)
     }
 
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     fn cfg() -> SeqAutoencoderConfig {
-        SeqAutoencoderConfig { emb_dim: 8, lstm_dims: vec![12, 10], linear_dims: vec![9], code_dim: 5 }
+        SeqAutoencoderConfig {
+            emb_dim: 8,
+            lstm_dims: vec![12, 10],
+            linear_dims: vec![9],
+            code_dim: 5,
+        }
     }
 
     #[test]
@@ -239,7 +296,13 @@ mod tests {
         assert_eq!(code.dims(), &[3, 5]);
         assert_eq!(recon.dims(), &[3, 6, 8]);
         let names: Vec<String> = vm.data().lock().unwrap().keys().cloned().collect();
-        for n in ["enc.lstm.1.weight_hh", "enc.fc.1.weight", "dec.fc.0.weight", "dec.lstm.1.weight_ih", "dec.out.bias"] {
+        for n in [
+            "enc.lstm.1.weight_hh",
+            "enc.fc.1.weight",
+            "dec.fc.0.weight",
+            "dec.lstm.1.weight_ih",
+            "dec.out.bias",
+        ] {
             assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
         }
         // Decoder LSTM mirrors the encoder: 10 → 10 → 12, output 12 → 8.
@@ -254,8 +317,12 @@ mod tests {
         let (vm, m) = model(cfg());
         let dev = Device::Cpu;
         // A non-identity normaliser, so streaming must apply it too.
-        vm.data().lock().unwrap()["norm.shift"].set(&Tensor::full(0.3f32, 8, &dev).unwrap()).unwrap();
-        vm.data().lock().unwrap()["norm.scale"].set(&Tensor::full(2.0f32, 8, &dev).unwrap()).unwrap();
+        vm.data().lock().unwrap()["norm.shift"]
+            .set(&Tensor::full(0.3f32, 8, &dev).unwrap())
+            .unwrap();
+        vm.data().lock().unwrap()["norm.scale"]
+            .set(&Tensor::full(2.0f32, 8, &dev).unwrap())
+            .unwrap();
         let x = Tensor::randn(0f32, 1.0, (2, 7, 8), &dev).unwrap();
         let lengths = [7, 4];
         let batch = m.encode(&x, &lengths).unwrap();
@@ -263,7 +330,13 @@ mod tests {
             let mut st = m.zero_state(1).unwrap();
             let mut code = None;
             for t in 0..len {
-                let w = x.narrow(0, b, 1).unwrap().narrow(1, t, 1).unwrap().squeeze(1).unwrap();
+                let w = x
+                    .narrow(0, b, 1)
+                    .unwrap()
+                    .narrow(1, t, 1)
+                    .unwrap()
+                    .squeeze(1)
+                    .unwrap();
                 code = Some(m.step(&mut st, &w).unwrap());
             }
             let d = max_abs_diff(&code.unwrap(), &batch.narrow(0, b, 1).unwrap());
@@ -271,9 +344,17 @@ mod tests {
             assert_eq!(st.steps, len);
             // After a reset the stream starts over.
             st.reset().unwrap();
-            let w0 = x.narrow(0, b, 1).unwrap().narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
+            let w0 = x
+                .narrow(0, b, 1)
+                .unwrap()
+                .narrow(1, 0, 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap();
             let c1 = m.step(&mut st, &w0).unwrap();
-            let e1 = m.encode(&x.narrow(0, b, 1).unwrap().narrow(1, 0, 1).unwrap(), &[1]).unwrap();
+            let e1 = m
+                .encode(&x.narrow(0, b, 1).unwrap().narrow(1, 0, 1).unwrap(), &[1])
+                .unwrap();
             assert!(max_abs_diff(&c1, &e1) < 1e-5);
         }
     }
@@ -284,14 +365,26 @@ mod tests {
         let dev = Device::Cpu;
         let x = Tensor::randn(0f32, 1.0, (1, 5, 8), &dev).unwrap();
         let code = m.encode(&x, &[5]).unwrap();
-        let loss = m.reconstruction_loss(&x, &[5]).unwrap().to_scalar::<f32>().unwrap();
+        let loss = m
+            .reconstruction_loss(&x, &[5])
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         let pad = Tensor::randn(0f32, 5.0, (1, 4, 8), &dev).unwrap();
         let xp = Tensor::cat(&[&x, &pad], 1).unwrap();
         let code_p = m.encode(&xp, &[5]).unwrap();
-        let loss_p = m.reconstruction_loss(&xp, &[5]).unwrap().to_scalar::<f32>().unwrap();
+        let loss_p = m
+            .reconstruction_loss(&xp, &[5])
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(max_abs_diff(&code, &code_p) < 1e-6);
         assert!((loss - loss_p).abs() < 1e-6, "{loss} vs {loss_p}");
-        let loss_all = m.reconstruction_loss(&xp, &[9]).unwrap().to_scalar::<f32>().unwrap();
+        let loss_all = m
+            .reconstruction_loss(&xp, &[9])
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((loss_all - loss).abs() > 1e-3);
     }
 

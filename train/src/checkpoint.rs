@@ -98,7 +98,9 @@ impl Checkpointer {
         if let Some(d) = dir {
             std::fs::create_dir_all(d)?;
         }
-        Ok(Self { dir: dir.map(Path::to_path_buf) })
+        Ok(Self {
+            dir: dir.map(Path::to_path_buf),
+        })
     }
 
     fn file(&self) -> Option<PathBuf> {
@@ -107,29 +109,41 @@ impl Checkpointer {
 
     /// The checkpoint, if the directory has one.
     pub fn load(&self) -> Result<Option<Loaded>> {
-        let Some(path) = self.file() else { return Ok(None) };
+        let Some(path) = self.file() else {
+            return Ok(None);
+        };
         if !path.exists() {
             return Ok(None);
         }
         let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu)?;
-        let meta = tensors.remove("meta.json").ok_or_else(|| candle_core::Error::Msg(format!("{}: no meta.json", path.display())))?;
+        let meta = tensors
+            .remove("meta.json")
+            .ok_or_else(|| candle_core::Error::Msg(format!("{}: no meta.json", path.display())))?;
         let bytes: Vec<u8> = meta.to_vec1()?;
-        let progress: Progress =
-            serde_json::from_slice(&bytes).map_err(|e| candle_core::Error::Msg(format!("{}: bad meta.json: {e}", path.display())))?;
+        let progress: Progress = serde_json::from_slice(&bytes).map_err(|e| {
+            candle_core::Error::Msg(format!("{}: bad meta.json: {e}", path.display()))
+        })?;
         Ok(Some(Loaded { progress, tensors }))
     }
 
     /// Writes `progress` and `tensors` atomically (no-op without a directory).
     pub fn save(&self, progress: &Progress, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        let Some(path) = self.file() else { return Ok(()) };
-        let json = serde_json::to_vec(progress).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let Some(path) = self.file() else {
+            return Ok(());
+        };
+        let json =
+            serde_json::to_vec(progress).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let mut all = tensors.clone();
         let n = json.len();
-        all.insert("meta.json".into(), Tensor::from_vec(json, n, &Device::Cpu)?.to_dtype(DType::U8)?);
+        all.insert(
+            "meta.json".into(),
+            Tensor::from_vec(json, n, &Device::Cpu)?.to_dtype(DType::U8)?,
+        );
         let tmp = path.with_extension("safetensors.tmp");
         candle_core::safetensors::save(&all, &tmp)?;
         std::fs::rename(&tmp, &path)?;
-        let pretty = serde_json::to_string_pretty(progress).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let pretty = serde_json::to_string_pretty(progress)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let ptmp = dir.join("progress.json.tmp");
         std::fs::write(&ptmp, pretty)?;
@@ -148,13 +162,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ck = Checkpointer::new(Some(dir.path())).unwrap();
         assert!(ck.load().unwrap().is_none());
-        let p = Progress { fingerprint: "abc".into(), seed: 3, done: vec![], current: None };
+        let p = Progress {
+            fingerprint: "abc".into(),
+            seed: 3,
+            done: vec![],
+            current: None,
+        };
         let mut t = HashMap::new();
-        t.insert("model.w".to_string(), Tensor::new(&[1.5f32, -2.0], &Device::Cpu).unwrap());
+        t.insert(
+            "model.w".to_string(),
+            Tensor::new(&[1.5f32, -2.0], &Device::Cpu).unwrap(),
+        );
         ck.save(&p, &t).unwrap();
         let l = ck.load().unwrap().unwrap();
         assert_eq!(l.progress, p);
-        assert_eq!(l.tensors["model.w"].to_vec1::<f32>().unwrap(), vec![1.5, -2.0]);
+        assert_eq!(
+            l.tensors["model.w"].to_vec1::<f32>().unwrap(),
+            vec![1.5, -2.0]
+        );
         assert!(dir.path().join("progress.json").exists());
         assert!(!dir.path().join("checkpoint.safetensors.tmp").exists());
         assert_eq!(epoch_rng(1, 0, 4).next_u64(), epoch_rng(1, 0, 4).next_u64());

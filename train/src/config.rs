@@ -43,7 +43,14 @@ pub struct StageConfig {
 
 impl Default for StageConfig {
     fn default() -> Self {
-        Self { epochs: 100, batch_size: 200, optimizer: AdamParams::default(), patience: Some(10), min_delta: 0.0, monitor: Monitor::ValLoss }
+        Self {
+            epochs: 100,
+            batch_size: 200,
+            optimizer: AdamParams::default(),
+            patience: Some(10),
+            min_delta: 0.0,
+            monitor: Monitor::ValLoss,
+        }
     }
 }
 
@@ -106,16 +113,28 @@ impl Default for HmnRunConfig {
             seed: 0,
             model: HitMusicNetConfig::default(),
             init_bias: 0.0,
-            autoencoder: StageConfig { epochs: 50, batch_size: 32, patience: Some(2), monitor: Monitor::TrainLoss, ..Default::default() },
+            autoencoder: StageConfig {
+                epochs: 50,
+                batch_size: 32,
+                patience: Some(2),
+                monitor: Monitor::TrainLoss,
+                ..Default::default()
+            },
             regressor: StageConfig {
                 epochs: 100,
                 batch_size: 256,
                 patience: Some(5),
                 monitor: Monitor::ValMae,
-                optimizer: AdamParams { kind: OptimizerKind::Adam, ..Default::default() },
+                optimizer: AdamParams {
+                    kind: OptimizerKind::Adam,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
-            loss: LossConfig { kind: LossKind::Mse, ..Default::default() },
+            loss: LossConfig {
+                kind: LossKind::Mse,
+                ..Default::default()
+            },
         }
     }
 }
@@ -124,7 +143,9 @@ impl Default for HmnRunConfig {
 /// the default of the *whole* config (so `{"hitmusicnet": {"autoencoder": {"patience": 5}}}`
 /// keeps HitMusicNet's batch 32 and 50 epochs, which plain `#[serde(default)]` would reset
 /// to [`StageConfig::default`]).
-pub fn from_json_over_defaults<T: Serialize + DeserializeOwned + Default>(text: &str) -> serde_json::Result<T> {
+pub fn from_json_over_defaults<T: Serialize + DeserializeOwned + Default>(
+    text: &str,
+) -> serde_json::Result<T> {
     fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
         match (base, over) {
             (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
@@ -148,7 +169,12 @@ pub fn from_json_over_defaults<T: Serialize + DeserializeOwned + Default>(text: 
 /// Reads a JSON config file with [`from_json_over_defaults`].
 pub fn load_json<T: Serialize + DeserializeOwned + Default>(path: &Path) -> std::io::Result<T> {
     let text = std::fs::read_to_string(path)?;
-    from_json_over_defaults(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    from_json_over_defaults(&text).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -163,8 +189,12 @@ mod tests {
         assert_eq!(c.regressor.optimizer.weight_decay, 0.0);
         assert_eq!((c.loss.alpha, c.loss.beta), (2.0, 2.0));
         assert_eq!(c.init_bias, 0.1);
-        assert_eq!(c.model.seq.code_dim + c.model.features.code_dim, c.model.head.input_dim);
-        let p: RunConfig = serde_json::from_str(r#"{"seed": 5, "regressor": {"epochs": 3}}"#).unwrap();
+        assert_eq!(
+            c.model.seq.code_dim + c.model.features.code_dim,
+            c.model.head.input_dim
+        );
+        let p: RunConfig =
+            serde_json::from_str(r#"{"seed": 5, "regressor": {"epochs": 3}}"#).unwrap();
         assert_eq!(p.seed, 5);
         assert_eq!(p.regressor.epochs, 3);
         assert_eq!(p.regressor.batch_size, 200);
@@ -174,13 +204,22 @@ mod tests {
         let e: crate::experiment::ExperimentConfig =
             from_json_over_defaults(r#"{"hitmusicnet": {"autoencoder": {"patience": 5}}, "study": {"model": {"seq": {"lstm_dims": [8]}}}}"#).unwrap();
         assert_eq!(e.hitmusicnet.autoencoder.patience, Some(5));
-        assert_eq!((e.hitmusicnet.autoencoder.batch_size, e.hitmusicnet.autoencoder.epochs), (32, 50));
+        assert_eq!(
+            (
+                e.hitmusicnet.autoencoder.batch_size,
+                e.hitmusicnet.autoencoder.epochs
+            ),
+            (32, 50)
+        );
         assert_eq!(e.hitmusicnet.autoencoder.monitor, Monitor::TrainLoss);
         assert_eq!(e.study.model.seq.lstm_dims, vec![8]);
         assert_eq!(e.study.model.seq.code_dim, 20);
         assert!(from_json_over_defaults::<RunConfig>(r#"{"seed": "x"}"#).is_err());
         let h = HmnRunConfig::default();
-        assert_eq!((h.autoencoder.batch_size, h.regressor.batch_size), (32, 256));
+        assert_eq!(
+            (h.autoencoder.batch_size, h.regressor.batch_size),
+            (32, 256)
+        );
         assert_eq!(h.model.code_dim(), 45);
     }
 }

@@ -44,16 +44,29 @@ pub struct Batch {
 impl Dataset {
     /// An empty set with the given sizes.
     pub fn new(emb_dim: usize, feat_dim: usize) -> Self {
-        Self { emb_dim, feat_dim, samples: Vec::new() }
+        Self {
+            emb_dim,
+            feat_dim,
+            samples: Vec::new(),
+        }
     }
 
     /// Adds a sample after checking its sizes and target range.
     pub fn push(&mut self, s: Sample) -> std::result::Result<(), String> {
         if s.n_steps == 0 || s.embeddings.len() != s.n_steps * self.emb_dim {
-            return Err(format!("embeddings: {} values for {} steps × {}", s.embeddings.len(), s.n_steps, self.emb_dim));
+            return Err(format!(
+                "embeddings: {} values for {} steps × {}",
+                s.embeddings.len(),
+                s.n_steps,
+                self.emb_dim
+            ));
         }
         if s.features.len() != self.feat_dim {
-            return Err(format!("features: {} values, expected {}", s.features.len(), self.feat_dim));
+            return Err(format!(
+                "features: {} values, expected {}",
+                s.features.len(),
+                self.feat_dim
+            ));
         }
         if !(0.0..=1.0).contains(&s.target) {
             return Err(format!("target {} outside [0, 1]", s.target));
@@ -84,7 +97,11 @@ impl Dataset {
 
     /// The songs at `idx`, as a new set.
     pub fn subset(&self, idx: &[usize]) -> Self {
-        Self { emb_dim: self.emb_dim, feat_dim: self.feat_dim, samples: idx.iter().map(|&i| self.samples[i].clone()).collect() }
+        Self {
+            emb_dim: self.emb_dim,
+            feat_dim: self.feat_dim,
+            samples: idx.iter().map(|&i| self.samples[i].clone()).collect(),
+        }
     }
 
     /// Splits into `(first n, rest)`.
@@ -102,13 +119,20 @@ impl Dataset {
 
     /// All embedding windows of all songs, for fitting the embedding normaliser.
     pub fn embedding_rows(&self) -> Vec<&[f32]> {
-        self.samples.iter().flat_map(|s| s.embeddings.chunks(self.emb_dim)).collect()
+        self.samples
+            .iter()
+            .flat_map(|s| s.embeddings.chunks(self.emb_dim))
+            .collect()
     }
 
     /// The padded batch of songs `idx` (in that order).
     pub fn batch(&self, idx: &[usize], device: &Device) -> Result<Batch> {
         let b = idx.len();
-        let t_max = idx.iter().map(|&i| self.samples[i].n_steps).max().unwrap_or(1);
+        let t_max = idx
+            .iter()
+            .map(|&i| self.samples[i].n_steps)
+            .max()
+            .unwrap_or(1);
         let (d, f) = (self.emb_dim, self.feat_dim);
         let mut emb = vec![0f32; b * t_max * d];
         let mut feats = Vec::with_capacity(b * f);
@@ -116,7 +140,8 @@ impl Dataset {
         let mut lengths = Vec::with_capacity(b);
         for (row, &i) in idx.iter().enumerate() {
             let s = &self.samples[i];
-            emb[row * t_max * d..row * t_max * d + s.embeddings.len()].copy_from_slice(&s.embeddings);
+            emb[row * t_max * d..row * t_max * d + s.embeddings.len()]
+                .copy_from_slice(&s.embeddings);
             feats.extend_from_slice(&s.features);
             targets.push(s.target);
             lengths.push(s.n_steps);
@@ -145,14 +170,46 @@ mod tests {
     #[test]
     fn batch_pads_and_rejects_bad_samples() {
         let mut ds = Dataset::new(2, 1);
-        ds.push(Sample { embeddings: vec![1.0, 2.0, 3.0, 4.0], n_steps: 2, features: vec![5.0], target: 0.5 }).unwrap();
-        ds.push(Sample { embeddings: vec![7.0, 8.0], n_steps: 1, features: vec![6.0], target: 0.2 }).unwrap();
-        assert!(ds.push(Sample { embeddings: vec![1.0], n_steps: 1, features: vec![0.0], target: 0.2 }).is_err());
-        assert!(ds.push(Sample { embeddings: vec![1.0, 1.0], n_steps: 1, features: vec![0.0], target: 1.5 }).is_err());
+        ds.push(Sample {
+            embeddings: vec![1.0, 2.0, 3.0, 4.0],
+            n_steps: 2,
+            features: vec![5.0],
+            target: 0.5,
+        })
+        .unwrap();
+        ds.push(Sample {
+            embeddings: vec![7.0, 8.0],
+            n_steps: 1,
+            features: vec![6.0],
+            target: 0.2,
+        })
+        .unwrap();
+        assert!(ds
+            .push(Sample {
+                embeddings: vec![1.0],
+                n_steps: 1,
+                features: vec![0.0],
+                target: 0.2
+            })
+            .is_err());
+        assert!(ds
+            .push(Sample {
+                embeddings: vec![1.0, 1.0],
+                n_steps: 1,
+                features: vec![0.0],
+                target: 1.5
+            })
+            .is_err());
         let b = ds.batch(&[1, 0], &Device::Cpu).unwrap();
         assert_eq!(b.lengths, vec![1, 2]);
         let e: Vec<Vec<Vec<f32>>> = b.embeddings.to_vec3().unwrap();
-        assert_eq!(e, vec![vec![vec![7.0, 8.0], vec![0.0, 0.0]], vec![vec![1.0, 2.0], vec![3.0, 4.0]]]);
+        assert_eq!(
+            e,
+            vec![
+                vec![vec![7.0, 8.0], vec![0.0, 0.0]],
+                vec![vec![1.0, 2.0], vec![3.0, 4.0]]
+            ]
+        );
         assert_eq!(b.targets.to_vec1::<f32>().unwrap(), vec![0.2, 0.5]);
         let (m, sd) = ds.target_mean_sd();
         assert!((m - 0.35).abs() < 1e-7 && (sd - 0.15).abs() < 1e-7);

@@ -8,11 +8,11 @@
 //! - `report.json` ([`ExperimentReport`]), `report.txt` (the table of
 //!   [`EvalReport::table`] plus per-stage epochs and times).
 
+use crate::checkpoint::StageProgress;
 use crate::config::{HmnRunConfig, RunConfig};
 use crate::data::Dataset;
 use crate::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
 use crate::metrics::EvalReport;
-use crate::checkpoint::StageProgress;
 use crate::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
 use chorder_engine::FrontEndConfig;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,11 @@ pub struct ExperimentConfig {
 
 impl Default for ExperimentConfig {
     fn default() -> Self {
-        Self { study: RunConfig::default(), hitmusicnet: HmnRunConfig::default(), eval_seed: 0 }
+        Self {
+            study: RunConfig::default(),
+            hitmusicnet: HmnRunConfig::default(),
+            eval_seed: 0,
+        }
     }
 }
 
@@ -45,7 +49,8 @@ impl ExperimentConfig {
         self.study.model.features.input_dim = feat_dim;
         if self.hitmusicnet.model.input_dim != feat_dim {
             let dropout = self.hitmusicnet.model.dropout;
-            self.hitmusicnet.model = chorder_models::hitmusicnet::HitMusicNetConfig::for_input(feat_dim);
+            self.hitmusicnet.model =
+                chorder_models::hitmusicnet::HitMusicNetConfig::for_input(feat_dim);
             self.hitmusicnet.model.dropout = dropout;
         }
     }
@@ -75,7 +80,11 @@ fn stage_lines(name: &str, stages: &[StageProgress]) -> String {
             st.epochs_done,
             st.best_epoch,
             st.best,
-            if st.stopped_early { ", stopped early" } else { "" },
+            if st.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            },
             per
         );
     }
@@ -93,16 +102,48 @@ pub fn run_experiment(
     control: &mut Control,
 ) -> anyhow::Result<Option<ExperimentReport>> {
     std::fs::create_dir_all(out)?;
-    let Some(study) = train_study(&cfg.study, train, val, Some(&out.join("study")), control)? else { return Ok(None) };
-    let Some(hmn) = train_hitmusicnet(&cfg.hitmusicnet, train, val, Some(&out.join("hitmusicnet")), control)? else { return Ok(None) };
-    std::fs::write(out.join("chorder_popularity.safetensors"), popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?)?;
-    std::fs::write(out.join("hitmusicnet.safetensors"), hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?)?;
+    let Some(study) = train_study(&cfg.study, train, val, Some(&out.join("study")), control)?
+    else {
+        return Ok(None);
+    };
+    let Some(hmn) = train_hitmusicnet(
+        &cfg.hitmusicnet,
+        train,
+        val,
+        Some(&out.join("hitmusicnet")),
+        control,
+    )?
+    else {
+        return Ok(None);
+    };
+    std::fs::write(
+        out.join("chorder_popularity.safetensors"),
+        popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?,
+    )?;
+    std::fs::write(
+        out.join("hitmusicnet.safetensors"),
+        hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?,
+    )?;
     let truth = test.targets();
     let p_study = predict_study(&study.model, test)?;
     let p_hmn = predict_hmn(&hmn.model, test)?;
-    let eval = EvalReport::new(("chorder", &p_study), ("hitmusicnet", &p_hmn), &truth, train.target_mean_sd(), cfg.eval_seed);
-    let report = ExperimentReport { eval, sizes: [train.len(), val.len(), test.len()], study_stages: study.stages, hitmusicnet_stages: hmn.stages };
-    std::fs::write(out.join("report.json"), serde_json::to_string_pretty(&report)?)?;
+    let eval = EvalReport::new(
+        ("chorder", &p_study),
+        ("hitmusicnet", &p_hmn),
+        &truth,
+        train.target_mean_sd(),
+        cfg.eval_seed,
+    );
+    let report = ExperimentReport {
+        eval,
+        sizes: [train.len(), val.len(), test.len()],
+        study_stages: study.stages,
+        hitmusicnet_stages: hmn.stages,
+    };
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
     let text = format!(
         "train {} / validation {} / test {} songs\n\n{}\n{}{}",
         train.len(),

@@ -12,7 +12,8 @@ use candle_core::DType;
 use candle_nn::VarMap;
 use chorder_engine::FrontEndConfig;
 use chorder_models::bundle::{
-    write_bundle, BundleError, BundleMeta, FirstWindow, Licence, NamedTensor, OutputSpec, Provenance, StreamingContract, FORMAT_VERSION,
+    write_bundle, BundleError, BundleMeta, FirstWindow, Licence, NamedTensor, OutputSpec,
+    Provenance, StreamingContract, FORMAT_VERSION,
 };
 use chorder_models::hitmusicnet::HITMUSICNET_KIND;
 use chorder_models::regressor::POPULARITY_KIND;
@@ -39,12 +40,22 @@ pub fn varmap_tensors(vm: &VarMap) -> candle_core::Result<Vec<NamedTensor>> {
         .into_iter()
         .map(|n| {
             let t = data[n].as_tensor().to_dtype(DType::F32)?;
-            Ok((n.clone(), t.dims().to_vec(), t.flatten_all()?.to_vec1::<f32>()?))
+            Ok((
+                n.clone(),
+                t.dims().to_vec(),
+                t.flatten_all()?.to_vec1::<f32>()?,
+            ))
         })
         .collect()
 }
 
-fn meta(kind: &str, config: serde_json::Value, front_end: &FrontEndConfig, info: &ExportInfo, description: &str) -> BundleMeta {
+fn meta(
+    kind: &str,
+    config: serde_json::Value,
+    front_end: &FrontEndConfig,
+    info: &ExportInfo,
+    description: &str,
+) -> BundleMeta {
     let p = front_end.patch;
     BundleMeta {
         format_version: FORMAT_VERSION,
@@ -54,9 +65,17 @@ fn meta(kind: &str, config: serde_json::Value, front_end: &FrontEndConfig, info:
         streaming: StreamingContract {
             context_frames: p.context_frames,
             hop_frames: p.hop_frames,
-            first_window: if p.partial_warmup { FirstWindow::Partial } else { FirstWindow::Full },
+            first_window: if p.partial_warmup {
+                FirstWindow::Partial
+            } else {
+                FirstWindow::Full
+            },
         },
-        outputs: vec![OutputSpec { name: "popularity".into(), size: 1, description: description.into() }],
+        outputs: vec![OutputSpec {
+            name: "popularity".into(),
+            size: 1,
+            description: description.into(),
+        }],
         tags: vec![],
         provenance: Provenance {
             source: info.source.clone(),
@@ -79,7 +98,10 @@ pub fn popularity_bundle(
 ) -> Result<Vec<u8>, BundleError> {
     let config = serde_json::to_value(cfg).map_err(|e| BundleError::Write(e.to_string()))?;
     let desc = "predicted Spotify popularity / 100, sigmoid output in (0, 1); inputs: one embedding per patch (step) and the low-level feature vector";
-    write_bundle(&meta(POPULARITY_KIND, config, front_end, info, desc), &varmap_tensors(vm)?)
+    write_bundle(
+        &meta(POPULARITY_KIND, config, front_end, info, desc),
+        &varmap_tensors(vm)?,
+    )
 }
 
 /// Bundle bytes of a trained HitMusicNet (`model_kind` = `hitmusicnet`).
@@ -91,5 +113,8 @@ pub fn hitmusicnet_bundle(
 ) -> Result<Vec<u8>, BundleError> {
     let config = serde_json::to_value(cfg).map_err(|e| BundleError::Write(e.to_string()))?;
     let desc = "HitMusicNet baseline: predicted popularity / 100, sigmoid output in (0, 1); input: the feature vector";
-    write_bundle(&meta(HITMUSICNET_KIND, config, front_end, info, desc), &varmap_tensors(vm)?)
+    write_bundle(
+        &meta(HITMUSICNET_KIND, config, front_end, info, desc),
+        &varmap_tensors(vm)?,
+    )
 }

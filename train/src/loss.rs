@@ -38,7 +38,13 @@ pub struct LossConfig {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { kind: LossKind::Weighted, alpha: 2.0, beta: 2.0, mean: None, sd: None }
+        Self {
+            kind: LossKind::Weighted,
+            alpha: 2.0,
+            beta: 2.0,
+            mean: None,
+            sd: None,
+        }
     }
 }
 
@@ -73,7 +79,9 @@ impl RegressionLoss {
     pub fn weight(&self, y: f64) -> f64 {
         match self.kind {
             LossKind::Mse => 1.0,
-            LossKind::Weighted => (((y - self.mean) / (self.alpha * self.sd)).powi(2) / self.beta).exp(),
+            LossKind::Weighted => {
+                (((y - self.mean) / (self.alpha * self.sd)).powi(2) / self.beta).exp()
+            }
         }
     }
 
@@ -82,7 +90,10 @@ impl RegressionLoss {
         match self.kind {
             LossKind::Mse => targets.ones_like(),
             LossKind::Weighted => {
-                let z = targets.detach().affine(1.0 / (self.alpha * self.sd), -self.mean / (self.alpha * self.sd))?;
+                let z = targets.detach().affine(
+                    1.0 / (self.alpha * self.sd),
+                    -self.mean / (self.alpha * self.sd),
+                )?;
                 z.sqr()?.affine(1.0 / self.beta, 0.0)?.exp()
             }
         }
@@ -100,7 +111,11 @@ impl RegressionLoss {
     /// The same loss on plain slices, in f64 (for evaluation and tests).
     pub fn loss_f64(&self, pred: &[f64], targets: &[f64]) -> f64 {
         let n = pred.len().max(1) as f64;
-        pred.iter().zip(targets).map(|(p, y)| self.weight(*y) * (p - y).powi(2)).sum::<f64>() / n
+        pred.iter()
+            .zip(targets)
+            .map(|(p, y)| self.weight(*y) * (p - y).powi(2))
+            .sum::<f64>()
+            / n
     }
 }
 
@@ -120,7 +135,10 @@ mod tests {
         // One α·sd away: exp(1/β) = exp(0.5).
         assert!((l.weight(0.4 + 2.0 * 0.17) - 0.5f64.exp()).abs() < 1e-12);
         assert!(l.weight(0.9) > l.weight(0.6));
-        let mse = RegressionLoss { kind: LossKind::Mse, ..l };
+        let mse = RegressionLoss {
+            kind: LossKind::Mse,
+            ..l
+        };
         assert_eq!(mse.weight(0.9), 1.0);
     }
 
@@ -147,29 +165,57 @@ mod tests {
             plus[i] += h;
             minus[i] -= h;
             let fd = (l.loss_f64(&plus, &y) - l.loss_f64(&minus, &y)) / (2.0 * h);
-            assert!((fd - g[i]).abs() < 1e-7 * (1.0 + fd.abs()), "sample {i}: fd {fd} vs backprop {}", g[i]);
+            assert!(
+                (fd - g[i]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "sample {i}: fd {fd} vs backprop {}",
+                g[i]
+            );
             // And the closed form 2 w (p − y) / N.
             let closed = 2.0 * l.weight(y[i]) * (p0[i] - y[i]) / 5.0;
             assert!((closed - g[i]).abs() < 1e-12);
         }
         // Through parameters: p = sigmoid(x·w), gradient w.r.t. w.
-        let x = Tensor::from_vec(vec![0.3f64, -1.2, 0.8, 2.0, -0.5, 0.1, 1.5, -0.7, 0.0, 0.9], (5, 2), &dev).unwrap();
+        let x = Tensor::from_vec(
+            vec![0.3f64, -1.2, 0.8, 2.0, -0.5, 0.1, 1.5, -0.7, 0.0, 0.9],
+            (5, 2),
+            &dev,
+        )
+        .unwrap();
         let w0 = [0.4f64, -0.3];
         let w = Var::from_vec(w0.to_vec(), (2, 1), &dev).unwrap();
         let f = |w: &Tensor| -> Tensor {
-            let p = candle_nn::ops::sigmoid(&x.matmul(w).unwrap()).unwrap().squeeze(1).unwrap();
+            let p = candle_nn::ops::sigmoid(&x.matmul(w).unwrap())
+                .unwrap()
+                .squeeze(1)
+                .unwrap();
             l.loss(&p, &targets).unwrap()
         };
-        let gw: Vec<f64> = f(w.as_tensor()).backward().unwrap().get(w.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let gw: Vec<f64> = f(w.as_tensor())
+            .backward()
+            .unwrap()
+            .get(w.as_tensor())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         for j in 0..2 {
             let mut plus = w0;
             let mut minus = w0;
             plus[j] += h;
             minus[j] -= h;
-            let lp: f64 = f(&Tensor::from_vec(plus.to_vec(), (2, 1), &dev).unwrap()).to_scalar().unwrap();
-            let lm: f64 = f(&Tensor::from_vec(minus.to_vec(), (2, 1), &dev).unwrap()).to_scalar().unwrap();
+            let lp: f64 = f(&Tensor::from_vec(plus.to_vec(), (2, 1), &dev).unwrap())
+                .to_scalar()
+                .unwrap();
+            let lm: f64 = f(&Tensor::from_vec(minus.to_vec(), (2, 1), &dev).unwrap())
+                .to_scalar()
+                .unwrap();
             let fd = (lp - lm) / (2.0 * h);
-            assert!((fd - gw[j]).abs() < 1e-7 * (1.0 + fd.abs()), "w{j}: fd {fd} vs {}", gw[j]);
+            assert!(
+                (fd - gw[j]).abs() < 1e-7 * (1.0 + fd.abs()),
+                "w{j}: fd {fd} vs {}",
+                gw[j]
+            );
         }
         // The weights are constants: no gradient reaches the targets.
         let yv = Var::from_vec(y.to_vec(), 5, &dev).unwrap();

@@ -26,10 +26,19 @@ pub struct Metrics {
 
 /// Metrics of `pred` against `truth` (both 0–1, same length), on the 0–100 scale.
 pub fn metrics(pred: &[f32], truth: &[f32]) -> Metrics {
-    assert_eq!(pred.len(), truth.len(), "prediction and truth lengths differ");
+    assert_eq!(
+        pred.len(),
+        truth.len(),
+        "prediction and truth lengths differ"
+    );
     let n = truth.len();
     if n == 0 {
-        return Metrics { n, mae: f64::NAN, mse: f64::NAN, r2: f64::NAN };
+        return Metrics {
+            n,
+            mae: f64::NAN,
+            mse: f64::NAN,
+            r2: f64::NAN,
+        };
     }
     let nf = n as f64;
     let mean = truth.iter().map(|&y| y as f64 * 100.0).sum::<f64>() / nf;
@@ -41,7 +50,12 @@ pub fn metrics(pred: &[f32], truth: &[f32]) -> Metrics {
         tot += (y - mean).powi(2);
     }
     let r2 = if tot > 0.0 { 1.0 - sq / tot } else { f64::NAN };
-    Metrics { n, mae: abs / nf, mse: sq / nf, r2 }
+    Metrics {
+        n,
+        mae: abs / nf,
+        mse: sq / nf,
+        r2,
+    }
 }
 
 /// The study's random baseline: `n` draws from `N(mean, sd)` (0–1 scale; the study used
@@ -74,7 +88,10 @@ pub struct WinRate {
 
 /// How often `pred_a` is closer to `truth` than `pred_b`, song by song.
 pub fn win_rate(pred_a: &[f32], pred_b: &[f32], truth: &[f32]) -> WinRate {
-    assert!(pred_a.len() == truth.len() && pred_b.len() == truth.len(), "lengths differ");
+    assert!(
+        pred_a.len() == truth.len() && pred_b.len() == truth.len(),
+        "lengths differ"
+    );
     let (mut wins, mut losses, mut ties) = (0, 0, 0);
     for ((&a, &b), &y) in pred_a.iter().zip(pred_b).zip(truth) {
         let (ea, eb) = ((a - y).abs(), (b - y).abs());
@@ -85,7 +102,12 @@ pub fn win_rate(pred_a: &[f32], pred_b: &[f32], truth: &[f32]) -> WinRate {
         }
     }
     let n = truth.len().max(1) as f64;
-    WinRate { wins, losses, ties, rate: wins as f64 / n }
+    WinRate {
+        wins,
+        losses,
+        ties,
+        rate: wins as f64 / n,
+    }
 }
 
 /// Errors of the songs whose target lies in `[lo, hi)` (0–1 scale), on the 0–100 scale.
@@ -125,7 +147,13 @@ pub fn error_by_band(pred: &[f32], truth: &[f32]) -> Vec<BandError> {
                 }
             }
             let nf = if n == 0 { f64::NAN } else { n as f64 };
-            BandError { lo, hi, n, mae: abs / nf, bias: signed / nf }
+            BandError {
+                lo,
+                hi,
+                n,
+                mae: abs / nf,
+                bias: signed / nf,
+            }
         })
         .collect()
 }
@@ -144,7 +172,11 @@ pub struct ModelReport {
 impl ModelReport {
     /// Computes the report of `pred` against `truth`.
     pub fn new(name: &str, pred: &[f32], truth: &[f32]) -> Self {
-        Self { name: name.to_string(), metrics: metrics(pred, truth), bands: error_by_band(pred, truth) }
+        Self {
+            name: name.to_string(),
+            metrics: metrics(pred, truth),
+            bands: error_by_band(pred, truth),
+        }
     }
 }
 
@@ -172,7 +204,10 @@ mod tests {
     fn random_baseline_statistics_and_negative_r2() {
         let b = random_baseline(0.40, 0.168, 20_000, 1);
         let (mean, sd) = crate::data::mean_sd(b.iter().map(|&x| x as f64));
-        assert!((mean - 0.40).abs() < 0.005 && (sd - 0.168).abs() < 0.005, "{mean} {sd}");
+        assert!(
+            (mean - 0.40).abs() < 0.005 && (sd - 0.168).abs() < 0.005,
+            "{mean} {sd}"
+        );
         assert_eq!(b, random_baseline(0.40, 0.168, 20_000, 1));
         // Against independent targets of the same distribution, R² ≈ −1.
         let truth: Vec<f32> = random_baseline(0.40, 0.168, 20_000, 2);
@@ -189,7 +224,10 @@ mod tests {
         assert_eq!((w.wins, w.losses, w.ties), (2, 2, 1));
         assert!((w.rate - 0.4).abs() < 1e-12);
         let bands = error_by_band(&a, &truth);
-        assert_eq!(bands.iter().map(|b| b.n).collect::<Vec<_>>(), vec![1, 2, 1, 1]);
+        assert_eq!(
+            bands.iter().map(|b| b.n).collect::<Vec<_>>(),
+            vec![1, 2, 1, 1]
+        );
         assert!(bands[0].mae.abs() < 1e-4);
         assert!((bands[1].mae - 7.5).abs() < 1e-3, "{:?}", bands[1]); // (5 + 10) / 2
         assert!((bands[3].bias + 40.0).abs() < 1e-3); // 0.5 vs 0.9
@@ -210,10 +248,20 @@ pub struct EvalReport {
 impl EvalReport {
     /// Builds the report; `train_mean_sd` are the training targets' statistics (0–1) for the
     /// random baseline, drawn with `seed`.
-    pub fn new(ours: (&str, &[f32]), reference: (&str, &[f32]), truth: &[f32], train_mean_sd: (f64, f64), seed: u64) -> Self {
+    pub fn new(
+        ours: (&str, &[f32]),
+        reference: (&str, &[f32]),
+        truth: &[f32],
+        train_mean_sd: (f64, f64),
+        seed: u64,
+    ) -> Self {
         let random = random_baseline(train_mean_sd.0, train_mean_sd.1, truth.len(), seed);
         Self {
-            models: vec![ModelReport::new(ours.0, ours.1, truth), ModelReport::new(reference.0, reference.1, truth), ModelReport::new("random", &random, truth)],
+            models: vec![
+                ModelReport::new(ours.0, ours.1, truth),
+                ModelReport::new(reference.0, reference.1, truth),
+                ModelReport::new("random", &random, truth),
+            ],
             win_rate: win_rate(ours.1, reference.1, truth),
         }
     }
@@ -221,14 +269,20 @@ impl EvalReport {
     /// A plain-text table (0–100 scale), one row per model, then MAE per band and the win
     /// rate.
     pub fn table(&self) -> String {
-        let mut s = format!("{:<14} {:>5} {:>7} {:>8} {:>7}", "model", "n", "MAE", "MSE", "R²");
+        let mut s = format!(
+            "{:<14} {:>5} {:>7} {:>8} {:>7}",
+            "model", "n", "MAE", "MSE", "R²"
+        );
         for (lo, hi) in BANDS {
             s += &format!(" {:>9}", format!("MAE{:.1}-{:.1}", lo, hi));
         }
         s.push('\n');
         for m in &self.models {
             let x = m.metrics;
-            s += &format!("{:<14} {:>5} {:>7.2} {:>8.2} {:>7.3}", m.name, x.n, x.mae, x.mse, x.r2);
+            s += &format!(
+                "{:<14} {:>5} {:>7.2} {:>8.2} {:>7.3}",
+                m.name, x.n, x.mae, x.mse, x.r2
+            );
             for b in &m.bands {
                 s += &format!(" {:>9.2}", b.mae);
             }
@@ -258,8 +312,17 @@ mod report_tests {
         let truth = [0.1f32, 0.3, 0.5, 0.7];
         let ours = [0.12f32, 0.3, 0.48, 0.69];
         let refm = [0.3f32, 0.3, 0.4, 0.5];
-        let r = EvalReport::new(("chorder", &ours), ("hitmusicnet", &refm), &truth, (0.4, 0.2), 1);
-        assert_eq!(r.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["chorder", "hitmusicnet", "random"]);
+        let r = EvalReport::new(
+            ("chorder", &ours),
+            ("hitmusicnet", &refm),
+            &truth,
+            (0.4, 0.2),
+            1,
+        );
+        assert_eq!(
+            r.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["chorder", "hitmusicnet", "random"]
+        );
         assert!(r.models[0].metrics.r2 > r.models[1].metrics.r2);
         assert_eq!((r.win_rate.wins, r.win_rate.ties), (3, 1));
         let t = r.table();

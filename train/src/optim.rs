@@ -46,7 +46,14 @@ pub struct AdamParams {
 
 impl Default for AdamParams {
     fn default() -> Self {
-        Self { kind: OptimizerKind::Adam, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        Self {
+            kind: OptimizerKind::Adam,
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -62,9 +69,18 @@ pub struct Adam {
 impl Adam {
     /// Zero moments for `vars` (names are used only to save/restore the state).
     pub fn new(vars: Vec<(String, Var)>, params: AdamParams) -> Result<Self> {
-        let m = vars.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<Result<Vec<_>>>()?;
+        let m = vars
+            .iter()
+            .map(|(_, v)| v.as_tensor().zeros_like())
+            .collect::<Result<Vec<_>>>()?;
         let v = m.clone();
-        Ok(Self { vars, m, v, t: 0, params })
+        Ok(Self {
+            vars,
+            m,
+            v,
+            t: 0,
+            params,
+        })
     }
 
     /// Steps taken so far.
@@ -80,11 +96,20 @@ impl Adam {
     /// One update from `grads` (variables without a gradient are left alone, moments too).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        let AdamParams { kind, lr, beta1, beta2, eps, weight_decay } = self.params;
+        let AdamParams {
+            kind,
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.params;
         let bc1 = 1.0 - beta1.powi(self.t as i32);
         let bc2 = 1.0 - beta2.powi(self.t as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
             let theta = var.as_tensor().detach();
             let mut g = g.detach();
             if kind == OptimizerKind::Adam && weight_decay != 0.0 {
@@ -125,13 +150,24 @@ impl Adam {
     }
 
     /// Restores moments saved by [`Self::state_tensors`] and the step count.
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, prefix: &str, step: usize) -> Result<()> {
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        step: usize,
+    ) -> Result<()> {
         for (i, (name, var)) in self.vars.iter().enumerate() {
             for (key, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let k = format!("{prefix}{key}.{name}");
-                let t = tensors.get(&k).ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
+                let t = tensors
+                    .get(&k)
+                    .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
                 if t.dims() != var.dims() {
-                    candle_core::bail!("checkpoint {k} has shape {:?}, variable {:?}", t.dims(), var.dims());
+                    candle_core::bail!(
+                        "checkpoint {k} has shape {:?}, variable {:?}",
+                        t.dims(),
+                        var.dims()
+                    );
                 }
                 *slot = t.to_dtype(var.dtype())?.to_device(var.device())?;
             }
@@ -152,8 +188,22 @@ mod tests {
     fn first_step_and_convergence() {
         let dev = Device::Cpu;
         let theta = Var::zeros(2, DType::F64, &dev).unwrap();
-        let mut opt = Adam::new(vec![("theta".into(), theta.clone())], AdamParams { lr: 0.1, ..Default::default() }).unwrap();
-        let loss = |t: &Var| (t.as_tensor() - 3.0).unwrap().sqr().unwrap().sum_all().unwrap();
+        let mut opt = Adam::new(
+            vec![("theta".into(), theta.clone())],
+            AdamParams {
+                lr: 0.1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let loss = |t: &Var| {
+            (t.as_tensor() - 3.0)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+        };
         opt.backward_step(&loss(&theta)).unwrap();
         let v: Vec<f64> = theta.as_tensor().to_vec1().unwrap();
         assert!((v[0] - 0.1).abs() < 1e-6, "{v:?}");
@@ -169,9 +219,18 @@ mod tests {
         let dev = Device::Cpu;
         let run = |split: Option<usize>| -> Vec<f64> {
             let theta = Var::from_vec(vec![1.0f64, -2.0], 2, &dev).unwrap();
-            let params = AdamParams { kind: OptimizerKind::AdamW, lr: 0.05, weight_decay: 0.01, ..Default::default() };
+            let params = AdamParams {
+                kind: OptimizerKind::AdamW,
+                lr: 0.05,
+                weight_decay: 0.01,
+                ..Default::default()
+            };
             let mut opt = Adam::new(vec![("theta".into(), theta.clone())], params).unwrap();
-            let loss = |t: &Var| (t.as_tensor().sqr().unwrap().sin().unwrap()).sum_all().unwrap();
+            let loss = |t: &Var| {
+                (t.as_tensor().sqr().unwrap().sin().unwrap())
+                    .sum_all()
+                    .unwrap()
+            };
             for i in 0..20 {
                 if Some(i) == split {
                     let (st, t) = opt.state_tensors("opt.");
@@ -195,9 +254,18 @@ mod tests {
         // A fresh optimiser (moments lost) would diverge from it.
         let dev2 = Device::Cpu;
         let theta = Var::from_vec(vec![1.0f64, -2.0], 2, &dev2).unwrap();
-        let params = AdamParams { kind: OptimizerKind::AdamW, lr: 0.05, weight_decay: 0.01, ..Default::default() };
+        let params = AdamParams {
+            kind: OptimizerKind::AdamW,
+            lr: 0.05,
+            weight_decay: 0.01,
+            ..Default::default()
+        };
         let mut opt = Adam::new(vec![("theta".into(), theta.clone())], params).unwrap();
-        let loss = |t: &Var| (t.as_tensor().sqr().unwrap().sin().unwrap()).sum_all().unwrap();
+        let loss = |t: &Var| {
+            (t.as_tensor().sqr().unwrap().sin().unwrap())
+                .sum_all()
+                .unwrap()
+        };
         for i in 0..20 {
             if i == 7 {
                 opt = Adam::new(vec![("theta".into(), theta.clone())], params).unwrap();

@@ -37,7 +37,15 @@ pub struct SynthConfig {
 
 impl Default for SynthConfig {
     fn default() -> Self {
-        Self { n: 1000, emb_dim: 12, feat_dim: 16, min_steps: 4, max_steps: 12, noise: 0.05, seed: 0 }
+        Self {
+            n: 1000,
+            emb_dim: 12,
+            feat_dim: 16,
+            min_steps: 4,
+            max_steps: 12,
+            noise: 0.05,
+            seed: 0,
+        }
     }
 }
 
@@ -56,8 +64,12 @@ pub fn target_of(z: [f32; 3]) -> f32 {
 pub fn synthetic(cfg: &SynthConfig) -> Dataset {
     let mut world = ChaCha8Rng::seed_from_u64(0x5eed_c0de);
     let (d, f) = (cfg.emb_dim, cfg.feat_dim);
-    let feat_mix: Vec<[f32; 2]> = (0..f).map(|_| [normal(&mut world), normal(&mut world)]).collect();
-    let emb_mix: Vec<[f32; 2]> = (0..d).map(|_| [normal(&mut world), normal(&mut world)]).collect();
+    let feat_mix: Vec<[f32; 2]> = (0..f)
+        .map(|_| [normal(&mut world), normal(&mut world)])
+        .collect();
+    let emb_mix: Vec<[f32; 2]> = (0..d)
+        .map(|_| [normal(&mut world), normal(&mut world)])
+        .collect();
     let emb_offset: Vec<f32> = (0..d).map(|_| normal(&mut world)).collect();
     let feat_offset: Vec<f32> = (0..f).map(|_| 3.0 * normal(&mut world)).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -66,15 +78,32 @@ pub fn synthetic(cfg: &SynthConfig) -> Dataset {
         let z = [normal(&mut rng), normal(&mut rng), normal(&mut rng)];
         let n_steps = rng.random_range(cfg.min_steps..=cfg.max_steps);
         let phase: f32 = rng.random_range(0.0..std::f32::consts::TAU);
-        let features = (0..f).map(|i| feat_offset[i] + feat_mix[i][0] * z[0] + feat_mix[i][1] * z[1] + cfg.noise * normal(&mut rng)).collect();
+        let features = (0..f)
+            .map(|i| {
+                feat_offset[i]
+                    + feat_mix[i][0] * z[0]
+                    + feat_mix[i][1] * z[1]
+                    + cfg.noise * normal(&mut rng)
+            })
+            .collect();
         let mut embeddings = Vec::with_capacity(n_steps * d);
         for t in 0..n_steps {
             let m = 1.0 + 0.3 * (0.7 * t as f32 + phase).sin();
             for j in 0..d {
-                embeddings.push(emb_offset[j] + m * (emb_mix[j][0] * z[1] + emb_mix[j][1] * z[2]) + cfg.noise * normal(&mut rng));
+                embeddings.push(
+                    emb_offset[j]
+                        + m * (emb_mix[j][0] * z[1] + emb_mix[j][1] * z[2])
+                        + cfg.noise * normal(&mut rng),
+                );
             }
         }
-        ds.push(Sample { embeddings, n_steps, features, target: target_of(z) }).expect("synthetic sample is valid");
+        ds.push(Sample {
+            embeddings,
+            n_steps,
+            features,
+            target: target_of(z),
+        })
+        .expect("synthetic sample is valid");
     }
     ds
 }
@@ -85,13 +114,25 @@ mod tests {
 
     #[test]
     fn deterministic_sizes_and_target_spread() {
-        let cfg = SynthConfig { n: 200, ..Default::default() };
+        let cfg = SynthConfig {
+            n: 200,
+            ..Default::default()
+        };
         let a = synthetic(&cfg);
         assert_eq!(a, synthetic(&cfg));
-        assert_ne!(a, synthetic(&SynthConfig { seed: 1, ..cfg.clone() }));
+        assert_ne!(
+            a,
+            synthetic(&SynthConfig {
+                seed: 1,
+                ..cfg.clone()
+            })
+        );
         assert_eq!(a.len(), 200);
         assert!(a.samples.iter().all(|s| (4..=12).contains(&s.n_steps)));
         let (mean, sd) = a.target_mean_sd();
-        assert!((mean - 0.4).abs() < 0.03 && sd > 0.07 && sd < 0.2, "{mean} {sd}");
+        assert!(
+            (mean - 0.4).abs() < 0.03 && sd > 0.07 && sd < 0.2,
+            "{mean} {sd}"
+        );
     }
 }

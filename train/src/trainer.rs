@@ -80,7 +80,10 @@ fn fingerprint<C: Serialize>(cfg: &C, train: &Dataset, val: &Dataset) -> String 
             h = fnv(s.target.to_le_bytes(), h);
             h = fnv((s.n_steps as u64).to_le_bytes(), h);
             h = fnv(s.features.first().copied().unwrap_or(0.0).to_le_bytes(), h);
-            h = fnv(s.embeddings.first().copied().unwrap_or(0.0).to_le_bytes(), h);
+            h = fnv(
+                s.embeddings.first().copied().unwrap_or(0.0).to_le_bytes(),
+                h,
+            );
         }
     }
     format!("{h:016x}")
@@ -89,15 +92,20 @@ fn fingerprint<C: Serialize>(cfg: &C, train: &Dataset, val: &Dataset) -> String 
 /// Sets the variable `name` of `vm` to `values`.
 fn set_var(vm: &VarMap, name: &str, values: &[f32]) -> Result<()> {
     let data = vm.data().lock().unwrap();
-    let var = data.get(name).ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
+    let var = data
+        .get(name)
+        .ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
     var.set(&Tensor::from_slice(values, values.len(), var.device())?.to_dtype(var.dtype())?)
 }
 
 /// Sorted `(name, var)` of the trainable variables under `prefix`.
 fn trainable(vm: &VarMap, prefix: &str) -> Vec<(String, Var)> {
     let data = vm.data().lock().unwrap();
-    let mut v: Vec<(String, Var)> =
-        data.iter().filter(|(n, _)| n.starts_with(prefix) && is_trainable(n)).map(|(n, v)| (n.clone(), v.clone())).collect();
+    let mut v: Vec<(String, Var)> = data
+        .iter()
+        .filter(|(n, _)| n.starts_with(prefix) && is_trainable(n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
@@ -105,7 +113,9 @@ fn trainable(vm: &VarMap, prefix: &str) -> Vec<(String, Var)> {
 /// Copies of all variables as `{prefix}{name}`.
 fn snapshot(vm: &VarMap, prefix: &str) -> Result<HashMap<String, Tensor>> {
     let data = vm.data().lock().unwrap();
-    data.iter().map(|(n, v)| Ok((format!("{prefix}{n}"), v.as_tensor().copy()?))).collect()
+    data.iter()
+        .map(|(n, v)| Ok((format!("{prefix}{n}"), v.as_tensor().copy()?)))
+        .collect()
 }
 
 /// Sets every variable of `vm` from `tensors[{prefix}{name}]` (all must be present).
@@ -113,7 +123,9 @@ fn restore(vm: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &str) -> Resu
     let data = vm.data().lock().unwrap();
     for (n, v) in data.iter() {
         let k = format!("{prefix}{n}");
-        let t = tensors.get(&k).ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
+        let t = tensors
+            .get(&k)
+            .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
         v.set(&t.to_dtype(v.dtype())?)?;
     }
     Ok(())
@@ -142,9 +154,26 @@ struct StageFns<'f> {
 
 impl Run<'_> {
     /// Opens `dir`'s checkpoint (if any) for a run with `fingerprint`; restores variables.
-    fn open<'a>(vm: &'a VarMap, dir: Option<&Path>, fingerprint: String, seed: u64, control: &'a mut Control) -> Result<Run<'a>> {
+    fn open<'a>(
+        vm: &'a VarMap,
+        dir: Option<&Path>,
+        fingerprint: String,
+        seed: u64,
+        control: &'a mut Control,
+    ) -> Result<Run<'a>> {
         let ck = Checkpointer::new(dir)?;
-        let mut run = Run { vm, ck, progress: Progress { fingerprint: fingerprint.clone(), seed, done: vec![], current: None }, resume_tensors: None, control };
+        let mut run = Run {
+            vm,
+            ck,
+            progress: Progress {
+                fingerprint: fingerprint.clone(),
+                seed,
+                done: vec![],
+                current: None,
+            },
+            resume_tensors: None,
+            control,
+        };
         if let Some(loaded) = run.ck.load()? {
             if loaded.progress.fingerprint != fingerprint {
                 candle_core::bail!(
@@ -176,7 +205,15 @@ impl Run<'_> {
     }
 
     /// Runs (or resumes) stage number `idx`. Returns `false` if [`Control`] stopped the run.
-    fn stage(&mut self, idx: usize, name: &str, cfg: &StageConfig, prefix: &str, n_train: usize, fns: StageFns<'_>) -> Result<bool> {
+    fn stage(
+        &mut self,
+        idx: usize,
+        name: &str,
+        cfg: &StageConfig,
+        prefix: &str,
+        n_train: usize,
+        fns: StageFns<'_>,
+    ) -> Result<bool> {
         if self.stage_done(idx) {
             return Ok(true);
         }
@@ -185,7 +222,10 @@ impl Run<'_> {
             candle_core::bail!("stage {name}: no trainable variables under {prefix}");
         }
         let mut opt = Adam::new(vars.clone(), cfg.optimizer)?;
-        let mut best: HashMap<String, Tensor> = vars.iter().map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?))).collect::<Result<_>>()?;
+        let mut best: HashMap<String, Tensor> = vars
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
+            .collect::<Result<_>>()?;
         let mut st = StageProgress {
             name: name.to_string(),
             epochs_done: 0,
@@ -198,17 +238,27 @@ impl Run<'_> {
             history: vec![],
         };
         if let Some(cur) = self.progress.current.clone().filter(|c| c.name == name) {
-            let tensors = self.resume_tensors.take().ok_or_else(|| candle_core::Error::Msg("resume without tensors".into()))?;
+            let tensors = self
+                .resume_tensors
+                .take()
+                .ok_or_else(|| candle_core::Error::Msg("resume without tensors".into()))?;
             opt.load_state(&tensors, "opt.", cur.optimizer_steps)?;
             for (n, t) in best.iter_mut() {
-                *t = tensors.get(&format!("best.{n}")).ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks best.{n}")))?.clone();
+                *t = tensors
+                    .get(&format!("best.{n}"))
+                    .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks best.{n}")))?
+                    .clone();
             }
             st = cur;
             st.best = f64::from_bits(st.best_bits);
         }
         let seed = self.progress.seed;
         while st.epochs_done < cfg.epochs && !st.stopped_early {
-            if self.control.stop_after_epochs.is_some_and(|k| self.control.epochs_run >= k) {
+            if self
+                .control
+                .stop_after_epochs
+                .is_some_and(|k| self.control.epochs_run >= k)
+            {
                 return Ok(false);
             }
             let t0 = Instant::now();
@@ -244,7 +294,12 @@ impl Run<'_> {
             st.epochs_done += 1;
             st.optimizer_steps = opt.step_count();
             let seconds = t0.elapsed().as_secs_f64();
-            st.history.push(EpochLog { epoch, train_loss, monitored, seconds });
+            st.history.push(EpochLog {
+                epoch,
+                train_loss,
+                monitored,
+                seconds,
+            });
             if self.control.verbose {
                 eprintln!("{name} epoch {epoch:>4}: train {train_loss:.6} monitored {monitored:.6} ({seconds:.2} s)");
             }
@@ -266,7 +321,10 @@ impl Run<'_> {
 /// Runs `f` over `0..n` in chunks of [`EVAL_CHUNK`] and concatenates the `[b, …]` results.
 fn chunked(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<Tensor> {
     let idx: Vec<usize> = (0..n).collect();
-    let parts = idx.chunks(EVAL_CHUNK).map(|c| f(c).map(|t| t.detach())).collect::<Result<Vec<_>>>()?;
+    let parts = idx
+        .chunks(EVAL_CHUNK)
+        .map(|c| f(c).map(|t| t.detach()))
+        .collect::<Result<Vec<_>>>()?;
     Tensor::cat(&parts, 0)
 }
 
@@ -283,11 +341,20 @@ fn chunked_mean(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Resu
 /// Trains the study's model on `train`, early-stopping on `val`. With `run_dir`, checkpoints
 /// every epoch and resumes from an existing checkpoint of the same config and data. Returns
 /// `None` when [`Control::stop_after_epochs`] stopped it.
-pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Option<&Path>, control: &mut Control) -> Result<Option<TrainedStudy>> {
+pub fn train_study(
+    cfg: &RunConfig,
+    train: &Dataset,
+    val: &Dataset,
+    run_dir: Option<&Path>,
+    control: &mut Control,
+) -> Result<Option<TrainedStudy>> {
     let dev = Device::Cpu;
     let vm = VarMap::new();
-    let model = PopularityModel::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
-    if model.config().seq.emb_dim != train.emb_dim || model.config().features.input_dim != train.feat_dim {
+    let model =
+        PopularityModel::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
+    if model.config().seq.emb_dim != train.emb_dim
+        || model.config().features.input_dim != train.feat_dim
+    {
         candle_core::bail!(
             "model expects D = {}, F = {}; data has D = {}, F = {}",
             model.config().seq.emb_dim,
@@ -296,7 +363,14 @@ pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Opt
             train.feat_dim
         );
     }
-    init_varmap(&vm, &InitConfig { seed: cfg.seed, bias: cfg.init_bias, gain: 1.0 })?;
+    init_varmap(
+        &vm,
+        &InitConfig {
+            seed: cfg.seed,
+            bias: cfg.init_bias,
+            gain: 1.0,
+        },
+    )?;
     // Normalisers from the training split (deterministic; also restored with the checkpoint).
     let (shift, scale) = Normalizer::standardize_params(&train.embedding_rows());
     set_var(&vm, "seq_ae.norm.shift", &shift)?;
@@ -305,7 +379,13 @@ pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Opt
     set_var(&vm, "feat_ae.norm.shift", &shift)?;
     set_var(&vm, "feat_ae.norm.scale", &scale)?;
 
-    let mut run = Run::open(&vm, run_dir, fingerprint(cfg, train, val), cfg.seed, control)?;
+    let mut run = Run::open(
+        &vm,
+        run_dir,
+        fingerprint(cfg, train, val),
+        cfg.seed,
+        control,
+    )?;
 
     // 1a. Sequence autoencoder.
     {
@@ -320,8 +400,18 @@ pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Opt
                 m.seq_ae.reconstruction_loss(&b.embeddings, &b.lengths)
             })
         };
-        let fns = StageFns { batch_loss: &mut batch_loss, validate: &mut validate };
-        if !run.stage(0, "seq_autoencoder", &cfg.seq_autoencoder, "seq_ae.", train.len(), fns)? {
+        let fns = StageFns {
+            batch_loss: &mut batch_loss,
+            validate: &mut validate,
+        };
+        if !run.stage(
+            0,
+            "seq_autoencoder",
+            &cfg.seq_autoencoder,
+            "seq_ae.",
+            train.len(),
+            fns,
+        )? {
             return Ok(None);
         }
     }
@@ -334,12 +424,31 @@ pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Opt
         let m = &model;
         let feats = &train_b.features;
         let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
-            let i = Tensor::from_vec(idx.iter().map(|&i| i as u32).collect::<Vec<_>>(), idx.len(), &dev)?;
+            let i = Tensor::from_vec(
+                idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                idx.len(),
+                &dev,
+            )?;
             m.feat_ae.reconstruction_loss(&feats.index_select(&i, 0)?)
         };
-        let mut validate = || -> Result<f64> { m.feat_ae.reconstruction_loss(&val_b.features)?.to_dtype(DType::F64)?.to_scalar::<f64>() };
-        let fns = StageFns { batch_loss: &mut batch_loss, validate: &mut validate };
-        if !run.stage(1, "feature_autoencoder", &cfg.feature_autoencoder, "feat_ae.", train.len(), fns)? {
+        let mut validate = || -> Result<f64> {
+            m.feat_ae
+                .reconstruction_loss(&val_b.features)?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()
+        };
+        let fns = StageFns {
+            batch_loss: &mut batch_loss,
+            validate: &mut validate,
+        };
+        if !run.stage(
+            1,
+            "feature_autoencoder",
+            &cfg.feature_autoencoder,
+            "feat_ae.",
+            train.len(),
+            fns,
+        )? {
             return Ok(None);
         }
     }
@@ -357,25 +466,46 @@ pub fn train_study(cfg: &RunConfig, train: &Dataset, val: &Dataset, run_dir: Opt
         let (train_codes, val_codes) = (codes(train)?, codes(val)?);
         let (train_y, val_y) = (&train_b.targets, &val_b.targets);
         let mut batch_loss = |idx: &[usize], rng: &mut dyn RngCore| -> Result<Tensor> {
-            let i = Tensor::from_vec(idx.iter().map(|&i| i as u32).collect::<Vec<_>>(), idx.len(), &dev)?;
-            let pred = m.head.forward_t(&train_codes.index_select(&i, 0)?, Some(rng))?;
+            let i = Tensor::from_vec(
+                idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                idx.len(),
+                &dev,
+            )?;
+            let pred = m
+                .head
+                .forward_t(&train_codes.index_select(&i, 0)?, Some(rng))?;
             loss.loss(&pred, &train_y.index_select(&i, 0)?)
         };
         let monitor = cfg.regressor.monitor;
         let mut validate = || -> Result<f64> {
             let pred = m.head.forward(&val_codes)?;
             match monitor {
-                Monitor::ValMae => (pred - val_y)?.abs()?.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>(),
-                _ => loss.loss(&pred, val_y)?.to_dtype(DType::F64)?.to_scalar::<f64>(),
+                Monitor::ValMae => (pred - val_y)?
+                    .abs()?
+                    .mean_all()?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>(),
+                _ => loss
+                    .loss(&pred, val_y)?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>(),
             }
         };
-        let fns = StageFns { batch_loss: &mut batch_loss, validate: &mut validate };
+        let fns = StageFns {
+            batch_loss: &mut batch_loss,
+            validate: &mut validate,
+        };
         if !run.stage(2, "regressor", &cfg.regressor, "head.", train.len(), fns)? {
             return Ok(None);
         }
     }
     let stages = run.progress.done.clone();
-    Ok(Some(TrainedStudy { varmap: vm, model, stages, loss }))
+    Ok(Some(TrainedStudy {
+        varmap: vm,
+        model,
+        stages,
+        loss,
+    }))
 }
 
 /// Predictions in \[0, 1\] of the study's model for every song of `ds`, in order.
@@ -390,38 +520,84 @@ pub fn predict_study(model: &PopularityModel, ds: &Dataset) -> Result<Vec<f32>> 
 }
 
 /// Trains HitMusicNet on the feature vectors of `train` (embeddings are ignored).
-pub fn train_hitmusicnet(cfg: &HmnRunConfig, train: &Dataset, val: &Dataset, run_dir: Option<&Path>, control: &mut Control) -> Result<Option<TrainedHmn>> {
+pub fn train_hitmusicnet(
+    cfg: &HmnRunConfig,
+    train: &Dataset,
+    val: &Dataset,
+    run_dir: Option<&Path>,
+    control: &mut Control,
+) -> Result<Option<TrainedHmn>> {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let model = HitMusicNet::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
     if cfg.model.input_dim != train.feat_dim {
-        candle_core::bail!("HitMusicNet expects {} features, data has {}", cfg.model.input_dim, train.feat_dim);
+        candle_core::bail!(
+            "HitMusicNet expects {} features, data has {}",
+            cfg.model.input_dim,
+            train.feat_dim
+        );
     }
-    init_varmap(&vm, &InitConfig { seed: cfg.seed, bias: cfg.init_bias, gain: 1.0 })?;
+    init_varmap(
+        &vm,
+        &InitConfig {
+            seed: cfg.seed,
+            bias: cfg.init_bias,
+            gain: 1.0,
+        },
+    )?;
     let (lo, scale) = Normalizer::minmax_params(&train.feature_rows());
     set_var(&vm, "input_norm.shift", &lo)?;
     set_var(&vm, "input_norm.scale", &scale)?;
-    let mut run = Run::open(&vm, run_dir, fingerprint(cfg, train, val), cfg.seed, control)?;
+    let mut run = Run::open(
+        &vm,
+        run_dir,
+        fingerprint(cfg, train, val),
+        cfg.seed,
+        control,
+    )?;
 
     let all_train: Vec<usize> = (0..train.len()).collect();
     let all_val: Vec<usize> = (0..val.len()).collect();
     let train_b = train.batch(&all_train, &dev)?;
     let val_b = val.batch(&all_val, &dev)?;
     let select = |t: &Tensor, idx: &[usize]| -> Result<Tensor> {
-        let i = Tensor::from_vec(idx.iter().map(|&i| i as u32).collect::<Vec<_>>(), idx.len(), &dev)?;
+        let i = Tensor::from_vec(
+            idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            idx.len(),
+            &dev,
+        )?;
         t.index_select(&i, 0)
     };
     {
         let m = &model;
-        let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> { m.reconstruction_loss(&select(&train_b.features, idx)?) };
-        let mut validate = || -> Result<f64> { m.reconstruction_loss(&val_b.features)?.to_dtype(DType::F64)?.to_scalar::<f64>() };
-        let fns = StageFns { batch_loss: &mut batch_loss, validate: &mut validate };
-        if !run.stage(0, "hmn_autoencoder", &cfg.autoencoder, "ae.", train.len(), fns)? {
+        let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
+            m.reconstruction_loss(&select(&train_b.features, idx)?)
+        };
+        let mut validate = || -> Result<f64> {
+            m.reconstruction_loss(&val_b.features)?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()
+        };
+        let fns = StageFns {
+            batch_loss: &mut batch_loss,
+            validate: &mut validate,
+        };
+        if !run.stage(
+            0,
+            "hmn_autoencoder",
+            &cfg.autoencoder,
+            "ae.",
+            train.len(),
+            fns,
+        )? {
             return Ok(None);
         }
     }
     // Min-max scaler of the code, fit on the training codes.
-    let raw = model.raw_code(&train_b.features)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    let raw = model
+        .raw_code(&train_b.features)?
+        .to_dtype(DType::F32)?
+        .to_vec2::<f32>()?;
     let rows: Vec<&[f32]> = raw.iter().map(|r| r.as_slice()).collect();
     let (lo, scale) = Normalizer::minmax_params(&rows);
     set_var(&vm, "code_norm.shift", &lo)?;
@@ -440,17 +616,38 @@ pub fn train_hitmusicnet(cfg: &HmnRunConfig, train: &Dataset, val: &Dataset, run
         let mut validate = || -> Result<f64> {
             let pred = m.head_forward_t(&val_codes, None)?;
             match monitor {
-                Monitor::ValMae => (pred - &val_b.targets)?.abs()?.mean_all()?.to_dtype(DType::F64)?.to_scalar::<f64>(),
-                _ => loss.loss(&pred, &val_b.targets)?.to_dtype(DType::F64)?.to_scalar::<f64>(),
+                Monitor::ValMae => (pred - &val_b.targets)?
+                    .abs()?
+                    .mean_all()?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>(),
+                _ => loss
+                    .loss(&pred, &val_b.targets)?
+                    .to_dtype(DType::F64)?
+                    .to_scalar::<f64>(),
             }
         };
-        let fns = StageFns { batch_loss: &mut batch_loss, validate: &mut validate };
-        if !run.stage(1, "hmn_regressor", &cfg.regressor, "head.", train.len(), fns)? {
+        let fns = StageFns {
+            batch_loss: &mut batch_loss,
+            validate: &mut validate,
+        };
+        if !run.stage(
+            1,
+            "hmn_regressor",
+            &cfg.regressor,
+            "head.",
+            train.len(),
+            fns,
+        )? {
             return Ok(None);
         }
     }
     let stages = run.progress.done.clone();
-    Ok(Some(TrainedHmn { varmap: vm, model, stages }))
+    Ok(Some(TrainedHmn {
+        varmap: vm,
+        model,
+        stages,
+    }))
 }
 
 /// Predictions in \[0, 1\] of HitMusicNet for every song of `ds`.

@@ -3,10 +3,10 @@
 //! sees only the features, and above the random baseline; and a run stopped after k epochs
 //! and resumed must end exactly where an uninterrupted run ends.
 
+use chorder_models::feature_autoencoder::FeatureAutoencoderConfig;
 use chorder_models::hitmusicnet::HitMusicNetConfig;
 use chorder_models::regressor::{PopularityModelConfig, RegressorConfig};
 use chorder_models::seq_autoencoder::SeqAutoencoderConfig;
-use chorder_models::feature_autoencoder::FeatureAutoencoderConfig;
 use chorder_train::config::{HmnRunConfig, Monitor, RunConfig, StageConfig};
 use chorder_train::data::Dataset;
 use chorder_train::metrics::{metrics, random_baseline, win_rate, ModelReport};
@@ -17,7 +17,12 @@ use std::time::Instant;
 
 fn data() -> (Dataset, Dataset, Dataset) {
     // 48 features, so HitMusicNet's n/2, n/3, n/5 sizing gives a usable net (24-16-9).
-    let all = synthetic(&SynthConfig { n: 1600, seed: 11, feat_dim: 48, ..Default::default() });
+    let all = synthetic(&SynthConfig {
+        n: 1600,
+        seed: 11,
+        feat_dim: 48,
+        ..Default::default()
+    });
     let (train, rest) = all.split_at(1000);
     let (val, test) = rest.split_at(200);
     (train, val, test)
@@ -27,7 +32,10 @@ fn stage(epochs: usize, batch: usize, lr: f64, patience: usize) -> StageConfig {
     StageConfig {
         epochs,
         batch_size: batch,
-        optimizer: AdamParams { lr, ..Default::default() },
+        optimizer: AdamParams {
+            lr,
+            ..Default::default()
+        },
         patience: Some(patience),
         min_delta: 0.0,
         monitor: Monitor::ValLoss,
@@ -38,8 +46,17 @@ fn study_config(d: &Dataset) -> RunConfig {
     RunConfig {
         seed: 1,
         model: PopularityModelConfig {
-            seq: SeqAutoencoderConfig { emb_dim: d.emb_dim, lstm_dims: vec![24], linear_dims: vec![24], code_dim: 20 },
-            features: FeatureAutoencoderConfig { input_dim: d.feat_dim, hidden_dims: vec![32], code_dim: 20 },
+            seq: SeqAutoencoderConfig {
+                emb_dim: d.emb_dim,
+                lstm_dims: vec![24],
+                linear_dims: vec![24],
+                code_dim: 20,
+            },
+            features: FeatureAutoencoderConfig {
+                input_dim: d.feat_dim,
+                hidden_dims: vec![32],
+                code_dim: 20,
+            },
             head: RegressorConfig::default(),
         },
         seq_autoencoder: stage(40, 50, 3e-3, 5),
@@ -55,8 +72,13 @@ fn study_model_beats_hitmusicnet_beats_random() {
     let truth = test.targets();
 
     let t0 = Instant::now();
-    let mut control = Control { verbose: std::env::var_os("CHORDER_VERBOSE").is_some(), ..Default::default() };
-    let study = train_study(&study_config(&train), &train, &val, None, &mut control).unwrap().expect("not interrupted");
+    let mut control = Control {
+        verbose: std::env::var_os("CHORDER_VERBOSE").is_some(),
+        ..Default::default()
+    };
+    let study = train_study(&study_config(&train), &train, &val, None, &mut control)
+        .unwrap()
+        .expect("not interrupted");
     let study_secs = t0.elapsed().as_secs_f64();
     let p_study = predict_study(&study.model, &test).unwrap();
 
@@ -64,35 +86,66 @@ fn study_model_beats_hitmusicnet_beats_random() {
     // HitMusicNet's own schedule (batch 256, patience 5) assumes ~76k songs (300 steps an
     // epoch); on 1000 songs the head would stop after a few dozen steps, so it gets small
     // batches and more patience here. Architecture, scalers and losses are unchanged.
-    let mut hmn_cfg = HmnRunConfig { seed: 1, model: HitMusicNetConfig::for_input(train.feat_dim), ..Default::default() };
+    let mut hmn_cfg = HmnRunConfig {
+        seed: 1,
+        model: HitMusicNetConfig::for_input(train.feat_dim),
+        ..Default::default()
+    };
     hmn_cfg.regressor.batch_size = 32;
     hmn_cfg.regressor.patience = Some(20);
     hmn_cfg.regressor.epochs = 200;
     hmn_cfg.autoencoder.patience = Some(5);
-    let hmn = train_hitmusicnet(&hmn_cfg, &train, &val, None, &mut Control::default()).unwrap().expect("not interrupted");
+    let hmn = train_hitmusicnet(&hmn_cfg, &train, &val, None, &mut Control::default())
+        .unwrap()
+        .expect("not interrupted");
     let hmn_secs = t1.elapsed().as_secs_f64();
     let p_hmn = predict_hmn(&hmn.model, &test).unwrap();
 
     let (mean, sd) = train.target_mean_sd();
     let p_rand = random_baseline(mean, sd, test.len(), 5);
 
-    let reports = [ModelReport::new("chorder", &p_study, &truth), ModelReport::new("hitmusicnet", &p_hmn, &truth), ModelReport::new("random", &p_rand, &truth)];
+    let reports = [
+        ModelReport::new("chorder", &p_study, &truth),
+        ModelReport::new("hitmusicnet", &p_hmn, &truth),
+        ModelReport::new("random", &p_rand, &truth),
+    ];
     for r in &reports {
-        eprintln!("{:<12} MAE {:6.2}  MSE {:7.2}  R² {:6.3}", r.name, r.metrics.mae, r.metrics.mse, r.metrics.r2);
+        eprintln!(
+            "{:<12} MAE {:6.2}  MSE {:7.2}  R² {:6.3}",
+            r.name, r.metrics.mae, r.metrics.mse, r.metrics.r2
+        );
     }
     for s in &study.stages {
-        let per_epoch = s.history.iter().map(|e| e.seconds).sum::<f64>() / s.history.len().max(1) as f64;
-        eprintln!("stage {:<20} {:3} epochs (best {:3}, early stop {}), {:.3} s/epoch", s.name, s.epochs_done, s.best_epoch, s.stopped_early, per_epoch);
+        let per_epoch =
+            s.history.iter().map(|e| e.seconds).sum::<f64>() / s.history.len().max(1) as f64;
+        eprintln!(
+            "stage {:<20} {:3} epochs (best {:3}, early stop {}), {:.3} s/epoch",
+            s.name, s.epochs_done, s.best_epoch, s.stopped_early, per_epoch
+        );
     }
     for s in &hmn.stages {
-        eprintln!("stage {:<20} {:3} epochs (best {:3}, early stop {})", s.name, s.epochs_done, s.best_epoch, s.stopped_early);
+        eprintln!(
+            "stage {:<20} {:3} epochs (best {:3}, early stop {})",
+            s.name, s.epochs_done, s.best_epoch, s.stopped_early
+        );
     }
     let w = win_rate(&p_study, &p_hmn, &truth);
-    eprintln!("study {study_secs:.1} s, hitmusicnet {hmn_secs:.1} s; study beats HMN on {} / {} songs", w.wins, truth.len());
+    eprintln!(
+        "study {study_secs:.1} s, hitmusicnet {hmn_secs:.1} s; study beats HMN on {} / {} songs",
+        w.wins,
+        truth.len()
+    );
 
-    let (r_study, r_hmn, r_rand) = (metrics(&p_study, &truth).r2, metrics(&p_hmn, &truth).r2, metrics(&p_rand, &truth).r2);
+    let (r_study, r_hmn, r_rand) = (
+        metrics(&p_study, &truth).r2,
+        metrics(&p_hmn, &truth).r2,
+        metrics(&p_rand, &truth).r2,
+    );
     assert!(r_study >= 0.9, "study R² {r_study}");
-    assert!(r_hmn < r_study && r_hmn > 0.2, "HitMusicNet R² {r_hmn} vs study {r_study}");
+    assert!(
+        r_hmn < r_study && r_hmn > 0.2,
+        "HitMusicNet R² {r_hmn} vs study {r_study}"
+    );
     assert!(r_rand < 0.0 && r_rand < r_hmn, "random R² {r_rand}");
     assert!(w.rate > 0.5, "win rate {}", w.rate);
     assert!(p_study.iter().all(|p| (0.0..=1.0).contains(p)));
@@ -100,7 +153,11 @@ fn study_model_beats_hitmusicnet_beats_random() {
 
 #[test]
 fn resumed_run_ends_like_an_uninterrupted_one() {
-    let all = synthetic(&SynthConfig { n: 300, seed: 3, ..Default::default() });
+    let all = synthetic(&SynthConfig {
+        n: 300,
+        seed: 3,
+        ..Default::default()
+    });
     let (train, rest) = all.split_at(200);
     let (val, test) = rest.split_at(50);
     let mut cfg = study_config(&train);
@@ -111,39 +168,98 @@ fn resumed_run_ends_like_an_uninterrupted_one() {
     cfg.model.head.dropout = 0.1; // exercise the dropout RNG across the resume
 
     let dir_a = tempfile::tempdir().unwrap();
-    let full = train_study(&cfg, &train, &val, Some(dir_a.path()), &mut Control::default()).unwrap().unwrap();
+    let full = train_study(
+        &cfg,
+        &train,
+        &val,
+        Some(dir_a.path()),
+        &mut Control::default(),
+    )
+    .unwrap()
+    .unwrap();
     let p_full = predict_study(&full.model, &test).unwrap();
     // Re-running a finished run loads it and changes nothing.
-    let again = train_study(&cfg, &train, &val, Some(dir_a.path()), &mut Control::default()).unwrap().unwrap();
+    let again = train_study(
+        &cfg,
+        &train,
+        &val,
+        Some(dir_a.path()),
+        &mut Control::default(),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(predict_study(&again.model, &test).unwrap(), p_full);
 
     // Stopped mid stage 1a, then mid stage 2, then finished: three calls, same result.
     let dir_b = tempfile::tempdir().unwrap();
     for k in [2, 6] {
-        let mut c = Control { stop_after_epochs: Some(k), ..Default::default() };
-        assert!(train_study(&cfg, &train, &val, Some(dir_b.path()), &mut c).unwrap().is_none(), "stopped after {k}");
+        let mut c = Control {
+            stop_after_epochs: Some(k),
+            ..Default::default()
+        };
+        assert!(
+            train_study(&cfg, &train, &val, Some(dir_b.path()), &mut c)
+                .unwrap()
+                .is_none(),
+            "stopped after {k}"
+        );
         assert_eq!(c.epochs_run, k);
         assert!(dir_b.path().join("checkpoint.safetensors").exists());
     }
-    let resumed = train_study(&cfg, &train, &val, Some(dir_b.path()), &mut Control::default()).unwrap().unwrap();
+    let resumed = train_study(
+        &cfg,
+        &train,
+        &val,
+        Some(dir_b.path()),
+        &mut Control::default(),
+    )
+    .unwrap()
+    .unwrap();
     let p_resumed = predict_study(&resumed.model, &test).unwrap();
     assert_eq!(p_resumed, p_full, "resumed run differs");
     // Same stages, epochs and decisions; losses equal up to JSON's float round trip.
     assert_eq!(resumed.stages.len(), full.stages.len());
     for (r, f) in resumed.stages.iter().zip(&full.stages) {
-        assert_eq!((&r.name, r.epochs_done, r.best_epoch, r.best_bits, r.optimizer_steps), (&f.name, f.epochs_done, f.best_epoch, f.best_bits, f.optimizer_steps));
+        assert_eq!(
+            (
+                &r.name,
+                r.epochs_done,
+                r.best_epoch,
+                r.best_bits,
+                r.optimizer_steps
+            ),
+            (
+                &f.name,
+                f.epochs_done,
+                f.best_epoch,
+                f.best_bits,
+                f.optimizer_steps
+            )
+        );
         for (er, ef) in r.history.iter().zip(&f.history) {
-            assert!((er.train_loss - ef.train_loss).abs() < 1e-12 && (er.monitored - ef.monitored).abs() < 1e-12);
+            assert!(
+                (er.train_loss - ef.train_loss).abs() < 1e-12
+                    && (er.monitored - ef.monitored).abs() < 1e-12
+            );
         }
     }
 
     // A different seed gives a different model (the comparison above can fail).
     let mut other = cfg.clone();
     other.seed = 2;
-    let o = train_study(&other, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    let o = train_study(&other, &train, &val, None, &mut Control::default())
+        .unwrap()
+        .unwrap();
     assert_ne!(predict_study(&o.model, &test).unwrap(), p_full);
     // And a checkpoint of another config is refused.
-    assert!(train_study(&other, &train, &val, Some(dir_b.path()), &mut Control::default()).is_err());
+    assert!(train_study(
+        &other,
+        &train,
+        &val,
+        Some(dir_b.path()),
+        &mut Control::default()
+    )
+    .is_err());
 }
 
 #[test]
@@ -153,48 +269,82 @@ fn exported_bundles_load_and_predict_the_same() {
     use chorder_models::regressor::PopularityModel;
     use chorder_train::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
 
-    let all = synthetic(&SynthConfig { n: 120, seed: 4, feat_dim: 20, ..Default::default() });
+    let all = synthetic(&SynthConfig {
+        n: 120,
+        seed: 4,
+        feat_dim: 20,
+        ..Default::default()
+    });
     let (train, rest) = all.split_at(80);
     let (val, test) = rest.split_at(20);
     let mut cfg = study_config(&train);
     cfg.seq_autoencoder = stage(1, 40, 3e-3, 10);
     cfg.feature_autoencoder = stage(1, 40, 3e-3, 10);
     cfg.regressor = stage(2, 40, 1e-3, 10);
-    let study = train_study(&cfg, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    let study = train_study(&cfg, &train, &val, None, &mut Control::default())
+        .unwrap()
+        .unwrap();
     let info = ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
         converted_by: "chorder-train test".into(),
-        licence: Licence { spdx: "MIT OR Apache-2.0".into(), text: "test weights".into() },
+        licence: Licence {
+            spdx: "MIT OR Apache-2.0".into(),
+            text: "test weights".into(),
+        },
     };
     let fe = chorder_engine::FrontEndConfig::musicnn();
     let bytes = popularity_bundle(&study.varmap, &cfg.model, &fe, &info).unwrap();
     let bundle = ModelBundle::parse(&bytes).unwrap();
     assert_eq!(bundle.meta().output("popularity").map(|o| o.size), Some(1));
     let loaded = PopularityModel::from_bundle(&bundle).unwrap();
-    assert_eq!(predict_study(&loaded, &test).unwrap(), predict_study(&study.model, &test).unwrap());
+    assert_eq!(
+        predict_study(&loaded, &test).unwrap(),
+        predict_study(&study.model, &test).unwrap()
+    );
     // Streaming through the loaded model gives the batch prediction of a song.
     let s = &test.samples[0];
     let mut state = loaded.zero_state().unwrap();
     let mut code = None;
     for w in s.embeddings.chunks(test.emb_dim) {
-        let window = candle_core::Tensor::from_slice(w, (1, test.emb_dim), &candle_core::Device::Cpu).unwrap();
+        let window =
+            candle_core::Tensor::from_slice(w, (1, test.emb_dim), &candle_core::Device::Cpu)
+                .unwrap();
         code = Some(loaded.step(&mut state, &window).unwrap());
     }
-    let feats = candle_core::Tensor::from_slice(&s.features, (1, test.feat_dim), &candle_core::Device::Cpu).unwrap();
-    let streamed: Vec<f32> = loaded.predict_from_codes(&code.unwrap(), &feats).unwrap().to_vec1().unwrap();
+    let feats =
+        candle_core::Tensor::from_slice(&s.features, (1, test.feat_dim), &candle_core::Device::Cpu)
+            .unwrap();
+    let streamed: Vec<f32> = loaded
+        .predict_from_codes(&code.unwrap(), &feats)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
     let batch = predict_study(&loaded, &test.subset(&[0])).unwrap();
-    assert!((streamed[0] - batch[0]).abs() < 1e-5, "{streamed:?} vs {batch:?}");
+    assert!(
+        (streamed[0] - batch[0]).abs() < 1e-5,
+        "{streamed:?} vs {batch:?}"
+    );
     // A popularity bundle is not a HitMusicNet.
     assert!(HitMusicNet::from_bundle(&bundle).is_err());
 
-    let mut hcfg = HmnRunConfig { seed: 2, model: HitMusicNetConfig::for_input(train.feat_dim), ..Default::default() };
+    let mut hcfg = HmnRunConfig {
+        seed: 2,
+        model: HitMusicNetConfig::for_input(train.feat_dim),
+        ..Default::default()
+    };
     hcfg.autoencoder.epochs = 1;
     hcfg.regressor.epochs = 2;
-    let hmn = train_hitmusicnet(&hcfg, &train, &val, None, &mut Control::default()).unwrap().unwrap();
-    let hb = ModelBundle::parse(&hitmusicnet_bundle(&hmn.varmap, &hcfg.model, &fe, &info).unwrap()).unwrap();
+    let hmn = train_hitmusicnet(&hcfg, &train, &val, None, &mut Control::default())
+        .unwrap()
+        .unwrap();
+    let hb = ModelBundle::parse(&hitmusicnet_bundle(&hmn.varmap, &hcfg.model, &fe, &info).unwrap())
+        .unwrap();
     let hl = HitMusicNet::from_bundle(&hb).unwrap();
-    assert_eq!(predict_hmn(&hl, &test).unwrap(), predict_hmn(&hmn.model, &test).unwrap());
+    assert_eq!(
+        predict_hmn(&hl, &test).unwrap(),
+        predict_hmn(&hmn.model, &test).unwrap()
+    );
 }
 
 #[test]
@@ -203,7 +353,12 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
     use chorder_train::experiment::{run_experiment, ExperimentConfig};
     use chorder_train::export::ExportInfo;
 
-    let all = synthetic(&SynthConfig { n: 150, seed: 6, feat_dim: 30, ..Default::default() });
+    let all = synthetic(&SynthConfig {
+        n: 150,
+        seed: 6,
+        feat_dim: 30,
+        ..Default::default()
+    });
     let (train, rest) = all.split_at(100);
     let (val, test) = rest.split_at(20);
     let mut cfg = ExperimentConfig::default();
@@ -215,19 +370,59 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
     cfg.hitmusicnet.regressor.epochs = 2;
     cfg.fit_to_data(train.emb_dim, train.feat_dim);
     assert_eq!(cfg.hitmusicnet.model.input_dim, 30);
-    let info = ExportInfo { source: "synthetic".into(), source_sha256: String::new(), converted_by: "test".into(), licence: Licence { spdx: "MIT".into(), text: "test".into() } };
+    let info = ExportInfo {
+        source: "synthetic".into(),
+        source_sha256: String::new(),
+        converted_by: "test".into(),
+        licence: Licence {
+            spdx: "MIT".into(),
+            text: "test".into(),
+        },
+    };
     let fe = chorder_engine::FrontEndConfig::musicnn();
     let out = tempfile::tempdir().unwrap();
     // Stopped inside HitMusicNet's training (6 study epochs + 1), then resumed.
-    let mut c = Control { stop_after_epochs: Some(7), ..Default::default() };
-    assert!(run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut c).unwrap().is_none());
-    let r = run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut Control::default()).unwrap().unwrap();
-    for f in ["chorder_popularity.safetensors", "hitmusicnet.safetensors", "report.json", "report.txt", "study/checkpoint.safetensors", "hitmusicnet/progress.json"] {
+    let mut c = Control {
+        stop_after_epochs: Some(7),
+        ..Default::default()
+    };
+    assert!(
+        run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut c)
+            .unwrap()
+            .is_none()
+    );
+    let r = run_experiment(
+        &cfg,
+        (&train, &val, &test),
+        out.path(),
+        &fe,
+        &info,
+        &mut Control::default(),
+    )
+    .unwrap()
+    .unwrap();
+    for f in [
+        "chorder_popularity.safetensors",
+        "hitmusicnet.safetensors",
+        "report.json",
+        "report.txt",
+        "study/checkpoint.safetensors",
+        "hitmusicnet/progress.json",
+    ] {
         assert!(out.path().join(f).exists(), "{f} missing");
     }
     assert_eq!(r.sizes, [100, 20, 30]);
     assert_eq!(r.eval.models.len(), 3);
-    assert_eq!(r.hitmusicnet_stages.iter().map(|s| s.epochs_done).sum::<usize>(), 4);
+    assert_eq!(
+        r.hitmusicnet_stages
+            .iter()
+            .map(|s| s.epochs_done)
+            .sum::<usize>(),
+        4
+    );
     let text = std::fs::read_to_string(out.path().join("report.txt")).unwrap();
-    assert!(text.contains("hitmusicnet") && text.contains("random"), "{text}");
+    assert!(
+        text.contains("hitmusicnet") && text.contains("random"),
+        "{text}"
+    );
 }

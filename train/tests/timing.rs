@@ -14,12 +14,28 @@ use chorder_train::trainer::{train_study, Control};
 #[test]
 #[ignore = "timing only"]
 fn study_sizes_epoch_time() {
-    let all = synthetic(&SynthConfig { n: 1100, emb_dim: 200, feat_dim: 207, min_steps: 28, max_steps: 31, noise: 0.05, seed: 1 });
+    let all = synthetic(&SynthConfig {
+        n: 1100,
+        emb_dim: 200,
+        feat_dim: 207,
+        min_steps: 28,
+        max_steps: 31,
+        noise: 0.05,
+        seed: 1,
+    });
     let (train, val) = all.split_at(1000);
-    let one = StageConfig { epochs: 2, ..Default::default() };
+    let one = StageConfig {
+        epochs: 2,
+        ..Default::default()
+    };
     let cfg = RunConfig {
         model: PopularityModelConfig {
-            seq: SeqAutoencoderConfig { emb_dim: 200, lstm_dims: vec![64], linear_dims: vec![32], code_dim: 20 },
+            seq: SeqAutoencoderConfig {
+                emb_dim: 200,
+                lstm_dims: vec![64],
+                linear_dims: vec![32],
+                code_dim: 20,
+            },
             features: FeatureAutoencoderConfig::default(),
             head: RegressorConfig::default(),
         },
@@ -28,9 +44,15 @@ fn study_sizes_epoch_time() {
         regressor: one,
         ..Default::default()
     };
-    let t = train_study(&cfg, &train, &val, None, &mut Control::default()).unwrap().unwrap();
+    let t = train_study(&cfg, &train, &val, None, &mut Control::default())
+        .unwrap()
+        .unwrap();
     for s in &t.stages {
-        let secs: Vec<String> = s.history.iter().map(|e| format!("{:.2}", e.seconds)).collect();
+        let secs: Vec<String> = s
+            .history
+            .iter()
+            .map(|e| format!("{:.2}", e.seconds))
+            .collect();
         eprintln!("{:<20} s/epoch on 1000 songs: {}", s.name, secs.join(", "));
         assert_eq!(s.history.len(), 2);
     }

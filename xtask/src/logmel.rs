@@ -30,7 +30,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(cfg) = FrontEndConfig::preset(&args.preset) else {
-        bail!("unknown preset `{}` (choose vggish or musicnn)", args.preset);
+        bail!(
+            "unknown preset `{}` (choose vggish or musicnn)",
+            args.preset
+        );
     };
     let mut reader = match &args.file {
         Some(path) => AudioReader::open(path)?,
@@ -79,8 +82,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|s| s.to_string_lossy().replace(':', "-"))
         .unwrap_or_else(|| "audio".into());
     let frames_path = args.out.join(format!("{stem}.{}.frames.npy", cfg.name));
-    npy::write_f32(&frames_path, &[analysis.n_frames(), n_mels], &analysis.frames)
-        .with_context(|| format!("cannot write {}", frames_path.display()))?;
+    npy::write_f32(
+        &frames_path,
+        &[analysis.n_frames(), n_mels],
+        &analysis.frames,
+    )
+    .with_context(|| format!("cannot write {}", frames_path.display()))?;
     let patches_path = args.out.join(format!("{stem}.{}.patches.npy", cfg.name));
     let data: Vec<f32> = full.iter().flat_map(|p| p.data.iter().copied()).collect();
     npy::write_f32(

@@ -10,8 +10,8 @@ mod gen_corpus;
 mod import;
 mod import_weights;
 mod logmel;
-mod tags;
 mod models;
+mod tags;
 mod test;
 mod train;
 

@@ -68,7 +68,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn status(mut cmd: Command, what: &str) -> anyhow::Result<()> {
-    let st = cmd.status().with_context(|| format!("cannot start cargo for {what}"))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("cannot start cargo for {what}"))?;
     if !st.success() {
         bail!("{what} failed ({st})");
     }

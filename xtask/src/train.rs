@@ -60,15 +60,27 @@ pub struct Args {
 }
 
 /// Train / validation / test sets from the dataset's split and the feature cache.
-fn load_split(args: &Args, dataset: &std::path::Path, embedder: &Embedder) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
-    let tracks = TrackList::load(dataset).with_context(|| format!("cannot load dataset {}", dataset.display()))?;
-    let root = args.cache.clone().unwrap_or_else(|| crate::extract::default_cache_root(dataset));
+fn load_split(
+    args: &Args,
+    dataset: &std::path::Path,
+    embedder: &Embedder,
+) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
+    let tracks = TrackList::load(dataset)
+        .with_context(|| format!("cannot load dataset {}", dataset.display()))?;
+    let root = args
+        .cache
+        .clone()
+        .unwrap_or_else(|| crate::extract::default_cache_root(dataset));
     let cache = FeatureCache::new(&root, embedder.id(), !args.clean_features);
     let mut sets: Option<[Dataset; 3]> = None;
     let mut missing = 0usize;
     for t in &tracks.tracks {
-        let key = file_sha256(&t.audio).with_context(|| format!("cannot read {}", t.audio.display()))?;
-        let Some(song) = cache.get(&key).map_err(|e| anyhow::anyhow!("cache entry of {}: {e}", t.id))? else {
+        let key =
+            file_sha256(&t.audio).with_context(|| format!("cannot read {}", t.audio.display()))?;
+        let Some(song) = cache
+            .get(&key)
+            .map_err(|e| anyhow::anyhow!("cache entry of {}: {e}", t.id))?
+        else {
             missing += 1;
             continue;
         };
@@ -76,20 +88,36 @@ fn load_split(args: &Args, dataset: &std::path::Path, embedder: &Embedder) -> an
             missing += 1;
             continue;
         }
-        let sets = sets.get_or_insert_with(|| std::array::from_fn(|_| Dataset::new(song.dim, song.features.len())));
+        let sets = sets.get_or_insert_with(|| {
+            std::array::from_fn(|_| Dataset::new(song.dim, song.features.len()))
+        });
         let i = match t.split {
             Split::Train => 0,
             Split::Validation => 1,
             Split::Test => 2,
         };
-        let sample = Sample { embeddings: song.embeddings, n_steps: song.n_windows, features: song.features, target: t.popularity / 100.0 };
-        sets[i].push(sample).map_err(|e| anyhow::anyhow!("track {}: {e}", t.id))?;
+        let sample = Sample {
+            embeddings: song.embeddings,
+            n_steps: song.n_windows,
+            features: song.features,
+            target: t.popularity / 100.0,
+        };
+        sets[i]
+            .push(sample)
+            .map_err(|e| anyhow::anyhow!("track {}: {e}", t.id))?;
     }
     if missing > 0 {
         eprintln!("train: {missing} song(s) have no cache entry; run `cargo xtask extract` first to include them");
     }
-    let [train, val, test] = sets.context("no song of the dataset is in the cache; run `cargo xtask extract` first")?;
-    anyhow::ensure!(!train.is_empty() && !val.is_empty() && !test.is_empty(), "empty split: train {}, validation {}, test {}", train.len(), val.len(), test.len());
+    let [train, val, test] =
+        sets.context("no song of the dataset is in the cache; run `cargo xtask extract` first")?;
+    anyhow::ensure!(
+        !train.is_empty() && !val.is_empty() && !test.is_empty(),
+        "empty split: train {}, validation {}, test {}",
+        train.len(),
+        val.len(),
+        test.len()
+    );
     Ok((train, val, test, tracks.source.clone()))
 }
 
@@ -146,7 +174,10 @@ fn run_demo(args: Args) -> anyhow::Result<()> {
     let dest = root.join("models/assets/demo_popularity.safetensors");
     std::fs::copy(out.join("chorder_popularity.safetensors"), &dest)
         .with_context(|| format!("cannot write {}", dest.display()))?;
-    std::fs::copy(out.join("report.txt"), root.join("models/assets/demo_popularity.report.txt"))?;
+    std::fs::copy(
+        out.join("report.txt"),
+        root.join("models/assets/demo_popularity.report.txt"),
+    )?;
     println!("demo model written to {}", dest.display());
     Ok(())
 }
@@ -164,7 +195,12 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     let (train, val, test, source) = match (args.synthetic, &args.dataset) {
         (Some(n), _) => {
             // 48 features, so HitMusicNet's n/2, n/3, n/5 widths are usable (24-16-9).
-            let all = synthetic(&SynthConfig { n, seed: 7, feat_dim: 48, ..Default::default() });
+            let all = synthetic(&SynthConfig {
+                n,
+                seed: 7,
+                feat_dim: 48,
+                ..Default::default()
+            });
             let (train, rest) = all.split_at(n * 70 / 100);
             let (val, test) = rest.split_at(n * 15 / 100);
             (train, val, test, format!("synthetic ({n} songs)"))
@@ -192,15 +228,31 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     let info = ExportInfo {
         source,
         source_sha256: String::new(),
-        converted_by: format!("cargo xtask train (chorder-train {}), embeddings from {}", env!("CARGO_PKG_VERSION"), embedder.id()),
+        converted_by: format!(
+            "cargo xtask train (chorder-train {}), embeddings from {}",
+            env!("CARGO_PKG_VERSION"),
+            embedder.id()
+        ),
         licence: Licence {
             spdx: "MIT OR Apache-2.0".into(),
-            text: "Weights trained by Chorder; licensed like the Chorder source (MIT OR Apache-2.0).".into(),
+            text:
+                "Weights trained by Chorder; licensed like the Chorder source (MIT OR Apache-2.0)."
+                    .into(),
         },
     };
-    let mut control = Control { verbose: args.verbose, ..Default::default() };
-    let report = run_experiment(&cfg, (&train, &val, &test), &out, embedder.front_end(), &info, &mut control)?
-        .context("training stopped before the end")?;
+    let mut control = Control {
+        verbose: args.verbose,
+        ..Default::default()
+    };
+    let report = run_experiment(
+        &cfg,
+        (&train, &val, &test),
+        &out,
+        embedder.front_end(),
+        &info,
+        &mut control,
+    )?
+    .context("training stopped before the end")?;
     print!("{}", report.eval.table());
     println!("reports and bundles in {}", out.display());
     Ok(())

@@ -495,7 +495,11 @@ pub fn cqt_magnitudes_multirate(signal: &[f32], sr: f64, tuning: f64) -> Option<
     let c1 = ((BW_FASTEST * nyquist / filter_cutoff).log2().ceil() as i64 - 1 - 1).max(0);
     let c2 = (num_two_factors(CQT_HOP) as i64 - N_OCTAVES as i64 + 1).max(0);
     let factor = 1usize << c1.min(c2);
-    let mut y = if factor > 1 { decimate(signal, factor) } else { signal.to_vec() };
+    let mut y = if factor > 1 {
+        decimate(signal, factor)
+    } else {
+        signal.to_vec()
+    };
     let rate = sr / factor as f64;
     let mut hop = CQT_HOP / factor;
     let corr = 2f64.powf(tuning / bpo);

@@ -107,7 +107,11 @@ mod tests {
         let y = decimate(&x, 2);
         assert_eq!(y.len(), 4000);
         // Amplitude from the RMS over whole periods (25 output samples per period).
-        let ms: f64 = y[1000..3000].iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / 2000.0;
+        let ms: f64 = y[1000..3000]
+            .iter()
+            .map(|&v| (v as f64).powi(2))
+            .sum::<f64>()
+            / 2000.0;
         let amp = (2.0 * ms).sqrt();
         assert!((amp - 2f64.sqrt()).abs() < 1e-3, "{amp}");
     }
