@@ -4,9 +4,9 @@
 //! preset: `[n_frames <= 187][96]` log-mel values, a new patch every 60 frames = 0.96 s).
 //! Output: an optional [`WindowEstimate`] for that window.
 //!
-//! Only [`LevelAnalyzer`] exists so far: it reports the patch's mean log-mel value as a level
-//! and no popularity. A model-backed analyzer (musicnn embedding + tags + popularity head)
-//! implements the same trait and is returned by [`make_analyzer`] once a model bundle loads.
+//! [`crate::model_analyzer::ModelAnalyzer`] runs the models (musicnn embedding and tags, the
+//! stateful popularity tracker of `chorder-analysis`, the same code as `cargo xtask analyze`);
+//! [`LevelAnalyzer`] reports only the patch's mean log-mel level when no model could load.
 
 use chorder_engine::LogMelPatch;
 
@@ -17,6 +17,9 @@ use crate::meter::{TagProb, MAX_TAGS};
 pub struct WindowEstimate {
     /// Popularity estimate for this window, 0..=100; `None` when the analyzer has no model.
     pub popularity: Option<f32>,
+    /// Estimate for the whole play so far, 0..=100, when the analyzer tracks one itself (the
+    /// stateful model does); `None` lets the worker average the window estimates.
+    pub integrated: Option<f32>,
     /// Mean log-mel value of the patch (front-end log units); see [`mean_log_mel`].
     pub level: Option<f32>,
     /// Most probable tags, most probable first; `n_tags` entries are valid.
@@ -101,23 +104,29 @@ impl Analyzer for LevelAnalyzer {
     }
 }
 
-/// The analyzer for a model path (the persisted `model_path` state; empty = none). Called on
-/// the worker thread when it starts and when the GUI asks for a reload.
+/// The analyzer for a model path (the persisted `model_path` state). Called on the worker
+/// thread when it starts and when the GUI asks for a reload.
 ///
-/// Model bundles cannot be loaded yet: a non-empty path gives a [`LevelAnalyzer`] whose name
-/// says that the model was not loaded. The model-backed analyzer plugs in here.
+/// An empty path gives the built-in models (MSD musicnn + the demo popularity head, marked
+/// as a demo); a path loads that popularity bundle with the built-in musicnn. A model that
+/// cannot be loaded gives a [`LevelAnalyzer`] whose name says why, never a made-up estimate.
 pub fn make_analyzer(model_path: &str) -> Box<dyn Analyzer> {
     let path = model_path.trim();
-    if path.is_empty() {
-        return Box::new(LevelAnalyzer::default());
+    let loaded = if path.is_empty() {
+        crate::model_analyzer::ModelAnalyzer::builtin()
+    } else {
+        crate::model_analyzer::ModelAnalyzer::from_file(std::path::Path::new(path))
+    };
+    match loaded {
+        Ok(a) => Box::new(a),
+        Err(e) => {
+            let file = std::path::Path::new(path)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_owned());
+            Box::new(LevelAnalyzer::new(format!("model not loaded: {file}: {e}")))
+        }
     }
-    let file = std::path::Path::new(path)
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.to_owned());
-    Box::new(LevelAnalyzer::new(format!(
-        "model not loaded (no loader yet): {file}"
-    )))
 }
 
 #[cfg(test)]
@@ -146,8 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn make_analyzer_is_honest_about_missing_loader() {
-        assert_eq!(make_analyzer("").name(), "no model loaded");
+    fn make_analyzer_loads_the_builtin_demo_and_is_honest_about_failures() {
+        let builtin = make_analyzer("");
+        assert!(builtin.has_model());
+        assert!(builtin.is_demo(), "{}", builtin.name());
+        assert_eq!(builtin.tag_names().len(), 50);
         let a = make_analyzer("/models/hit.safetensors");
         assert!(!a.has_model());
         assert!(a.name().contains("hit.safetensors"), "{}", a.name());

@@ -21,6 +21,7 @@ pub mod analyzer;
 pub mod editor;
 pub mod harness;
 pub mod meter;
+pub mod model_analyzer;
 pub mod params;
 pub mod tap;
 pub mod worker;

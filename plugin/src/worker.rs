@@ -155,7 +155,11 @@ impl WorkerState {
             m.momentary = Some(smooth(m.momentary, p, alpha));
             self.integrated_sum += p as f64;
             self.integrated_count += 1;
-            m.integrated = integrated(self.integrated_sum, self.integrated_count);
+            m.integrated = e
+                .integrated
+                .filter(|p| p.is_finite())
+                .map(|p| p.clamp(0.0, 100.0))
+                .or_else(|| integrated(self.integrated_sum, self.integrated_count));
         }
         if let Some(l) = level {
             m.level = Some(smooth(m.level, l, alpha));
@@ -399,6 +403,21 @@ mod tests {
         let a = smoothing_alpha(0.96, 0.96);
         assert!((a - (1.0 - (-1.0f32).exp())).abs() < 1e-6);
         assert!(smoothing_alpha(0.96, 60.0) < 0.02);
+    }
+
+    #[test]
+    fn an_analyzer_integrated_estimate_wins_over_the_average() {
+        let (input, _out) = triple_buffer::triple_buffer(&MeterState::default());
+        let mut st = WorkerState::new(input);
+        let est = |p: f32, i: f32| WindowEstimate {
+            popularity: Some(p),
+            integrated: Some(i),
+            ..Default::default()
+        };
+        st.apply(&est(40.0, 70.0), 1.0);
+        st.apply(&est(80.0, 72.5), 1.0);
+        assert_eq!(st.meter.momentary, Some(80.0));
+        assert_eq!(st.meter.integrated, Some(72.5));
     }
 
     #[test]

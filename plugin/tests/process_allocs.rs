@@ -85,7 +85,18 @@ fn run_blocks(block: usize, channels: usize) {
         m.windows >= 1,
         "1.6 s of audio gives at least one 0.96 s window"
     );
-    assert_eq!(m.momentary, None, "no model: no popularity");
+    // The built-in demo model is loaded by default: estimates exist, in range, marked demo.
+    assert!(
+        m.has_model && m.is_demo,
+        "the built-in demo model should be loaded"
+    );
+    for estimate in [m.momentary, m.integrated] {
+        assert!(
+            estimate.is_some_and(|p| (0.0..=100.0).contains(&p)),
+            "{estimate:?}"
+        );
+    }
+    assert!(m.n_tags > 0, "the model's top tags are published");
     assert!(m.level.is_some());
     plugin.deactivate();
 }

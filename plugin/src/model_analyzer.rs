@@ -1,0 +1,104 @@
+//! [`ModelAnalyzer`]: the models behind the meter. Per patch (every 0.96 s): musicnn gives
+//! the embedding and the 50 MSD tag probabilities; the stateful popularity tracker steps once
+//! (never re-reading past audio) and gives the momentary (this window alone) and integrated
+//! (the play so far) estimates, 0-100. The same code path as `cargo xtask analyze`.
+//!
+//! The low-level features need the whole song, so the live estimate uses the training
+//! average of each feature (see `chorder_analysis::popularity`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chorder_analysis::{Embedder, PopularityHead, PopularityTracker};
+use chorder_engine::LogMelPatch;
+use chorder_models::builtin;
+use chorder_models::bundle::ModelBundle;
+
+use crate::analyzer::{mean_log_mel, Analyzer, WindowEstimate};
+use crate::meter::{TagProb, MAX_TAGS};
+
+/// Embedding network + popularity tracker. Weights are shared by every instance in the
+/// process (`Embedder::shared`, `PopularityHead::shared`).
+pub struct ModelAnalyzer {
+    embedder: Arc<Embedder>,
+    tracker: PopularityTracker,
+    name: String,
+    demo: bool,
+}
+
+impl ModelAnalyzer {
+    /// The built-in MSD musicnn with the built-in demo popularity head.
+    pub fn builtin() -> Result<Self, String> {
+        let head = builtin::demo_popularity_bundle().map_err(|e| e.to_string())?;
+        Self::new(head, "demo model (generated corpus)".into(), true)
+    }
+
+    /// A popularity bundle from a file, with the built-in musicnn.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let head = ModelBundle::load_file(path).map_err(|e| e.to_string())?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+        let demo = head.meta().provenance.source.contains("demo");
+        Self::new(head, name, demo)
+    }
+
+    fn new(head: Arc<ModelBundle>, name: String, demo: bool) -> Result<Self, String> {
+        let embedder = Embedder::shared(builtin::musicnn_bundle().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        if head.meta().front_end != *embedder.front_end() {
+            return Err("trained on another front end than the built-in musicnn".into());
+        }
+        let head = PopularityHead::shared(head).map_err(|e| e.to_string())?;
+        Ok(Self {
+            tracker: PopularityTracker::new(head)?,
+            embedder,
+            name,
+            demo,
+        })
+    }
+}
+
+impl Analyzer for ModelAnalyzer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn has_model(&self) -> bool {
+        true
+    }
+
+    fn is_demo(&self) -> bool {
+        self.demo
+    }
+
+    fn tag_names(&self) -> &[String] {
+        self.embedder.tag_names()
+    }
+
+    fn on_patch(&mut self, patch: &LogMelPatch) -> Option<WindowEstimate> {
+        let window = self.embedder.embed(patch).ok()?;
+        let estimate = self.tracker.step(&window.embedding).ok()?;
+        let mut order: Vec<usize> = (0..window.tags.len()).collect();
+        order.sort_by(|&a, &b| window.tags[b].total_cmp(&window.tags[a]));
+        let mut tags = [TagProb::default(); MAX_TAGS];
+        let n_tags = order.len().min(MAX_TAGS);
+        for (slot, &i) in tags.iter_mut().zip(&order) {
+            *slot = TagProb {
+                index: i as u16,
+                prob: window.tags[i],
+            };
+        }
+        Some(WindowEstimate {
+            popularity: Some(estimate.momentary),
+            integrated: Some(estimate.integrated),
+            level: mean_log_mel(patch),
+            tags,
+            n_tags,
+        })
+    }
+
+    fn reset(&mut self) {
+        let _ = self.tracker.reset();
+    }
+}
