@@ -214,6 +214,10 @@ fn user_reset_clears_the_analysis() {
     let (mut tap, worker, shared, params, mut meter) = setup(recorder, 64_000, rate);
     let audio = signal(48_000, rate, 9);
     assert_eq!(tap.push(&[&audio[..]]), 0);
+    // Let the worker consume everything first, so nothing is analysed after the reset.
+    wait_until("all audio consumed", || {
+        shared.consumed.load(Ordering::Acquire) == audio.len() as u64
+    });
     wait_until("windows", || meter.read().windows >= 2);
     shared.user_resets.fetch_add(1, Ordering::AcqRel);
     wait_until("reset published", || {
