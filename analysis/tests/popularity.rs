@@ -46,6 +46,14 @@ fn random_head(
     )
 }
 
+/// The model's batch forward over one sequence of `emb.len() / d` windows, 0-100.
+fn batch_estimate(model: &PopularityModel, emb: &[f32], d: usize, features: &Tensor) -> f32 {
+    let t = emb.len() / d;
+    let x = Tensor::from_slice(emb, (1, t, d), &Device::Cpu).unwrap();
+    let y = model.forward(&x, &[t], features).unwrap();
+    y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0] * 100.0
+}
+
 #[test]
 fn stepping_window_by_window_equals_the_batch_forward_on_every_prefix() {
     let (d, f, t) = (16, 9, 12);
