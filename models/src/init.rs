@@ -84,19 +84,7 @@ fn init_values(name: &str, dims: &[usize], cfg: &InitConfig) -> Option<Vec<f64>>
 /// Overwrites every recognised variable of `varmap` (see the module doc) with seeded values.
 /// Returns the names that were initialised, sorted.
 pub fn init_varmap(varmap: &VarMap, cfg: &InitConfig) -> Result<Vec<String>> {
-    let data = varmap.data().lock().unwrap();
-    let mut names: Vec<&String> = data.keys().collect();
-    names.sort();
-    let mut done = Vec::new();
-    for name in names {
-        let var: &Var = &data[name];
-        if let Some(values) = init_values(name, var.dims(), cfg) {
-            let t = Tensor::from_vec(values, var.dims(), var.device())?.to_dtype(var.dtype())?;
-            var.set(&t)?;
-            done.push(name.clone());
-        }
-    }
-    Ok(done)
+    init_varmap_prefix(varmap, "", cfg)
 }
 
 /// Overwrites only the variables whose name starts with `prefix` (e.g. `"head."`).
