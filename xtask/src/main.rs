@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod bench;
 mod bundle;
 mod demo;
 mod extract;
@@ -26,6 +27,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     Analyze(analyze::Args),
+    /// Run a benchmark suite (criterion suites and whole-pipeline comparisons).
+    Bench(bench::Args),
     /// Build the plugin bundles (CLAP, VST3, standalone) into target/bundled/.
     Bundle(bundle::Args),
     Extract(extract::Args),
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => bundle::run(args),
         Command::Extract(args) => extract::run(args),
         Command::GenCorpus(args) => gen_corpus::run(args),
