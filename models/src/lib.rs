@@ -4,6 +4,7 @@
 //! - [`bundle`]: the one model-bundle format (safetensors + `chorder` metadata) and its
 //!   content-addressed in-process cache.
 //! - [`musicnn`]: the musicnn embedding/tagging network (candle, CPU).
+//! - [`vggish`]: VGGish (torchvggish layout) with its PCA postprocessor, and its `.pth` importer.
 //! - [`builtin`]: the bundles compiled into the binary.
 
 pub mod tf_checkpoint;
@@ -19,3 +20,4 @@ pub mod mlp;
 pub mod musicnn;
 pub mod regressor;
 pub mod seq_autoencoder;
+pub mod vggish;
