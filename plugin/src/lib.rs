@@ -23,6 +23,7 @@ pub mod harness;
 pub mod meter;
 pub mod model_analyzer;
 pub mod params;
+pub mod player;
 pub mod tap;
 pub mod worker;
 
@@ -48,6 +49,8 @@ pub struct Chorder {
     meter_out: Option<triple_buffer::Output<MeterState>>,
     editor_state: Arc<EguiEditorState>,
     repaint: RepaintNotifier,
+    /// The standalone app's `--input` clip player (see [`player`]); `None` in a DAW.
+    player: Option<player::InputPlayer>,
 }
 
 impl Default for Chorder {
@@ -65,6 +68,7 @@ impl Default for Chorder {
             meter_out: Some(meter_out),
             editor_state: editor::default_state(),
             repaint,
+            player: None,
         }
     }
 }
@@ -144,6 +148,7 @@ impl Plugin for Chorder {
             state.restore(&saved.clone().truncated());
         }
         let sr = buffer_config.sample_rate;
+        self.player = player::standalone_input().map(player::InputPlayer::new);
         let capacity =
             ((sr * RING_SECONDS) as usize).max(4 * buffer_config.max_buffer_size as usize);
         let (tap, cons) = audio_ring(capacity, self.shared.tap.clone());
@@ -181,6 +186,9 @@ impl Plugin for Chorder {
         _context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let _ftz = DenormalGuard::new();
+        if let Some(p) = self.player.as_mut() {
+            p.fill(buffer);
+        }
         if let Some(tap) = self.tap.as_mut() {
             tap.push(buffer.as_slice_immutable());
         }
