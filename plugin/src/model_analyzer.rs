@@ -43,6 +43,16 @@ impl ModelAnalyzer {
         Self::new(head, name, demo)
     }
 
+    /// The embedding network (the process-wide instance for the built-in musicnn).
+    pub fn embedder(&self) -> &Arc<Embedder> {
+        &self.embedder
+    }
+
+    /// The popularity head (the process-wide instance for its bundle).
+    pub fn head(&self) -> &Arc<PopularityHead> {
+        self.tracker.head()
+    }
+
     fn new(head: Arc<ModelBundle>, name: String, demo: bool) -> Result<Self, String> {
         let embedder = Embedder::shared(builtin::musicnn_bundle().map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;

@@ -13,7 +13,17 @@ use crate::worker::Shared;
 pub const DEFAULT_SMOOTHING_S: f32 = 3.0;
 
 /// The analysis results saved with the project (so the history survives a DAW reload).
+///
+/// This is also how a host reads the estimate back: nice-plug 0.4 has no output (read-only,
+/// plugin-written) parameters in either format (its only read-only parameters are hidden
+/// ones, and a plugin may not change a parameter's value behind the host's back), so the
+/// estimate is not a VST3 output parameter nor a CLAP parameter. It is in the plugin state
+/// instead (CLAP `state` extension, VST3 `IComponent::getState`): nice-plug's JSON state
+/// object holds this struct as JSON under the field `"history"`. The worker rewrites it after
+/// every chunk it takes from the ring, so `samples_received` tells a host when the analysis
+/// has caught up with the audio it sent (analysis complete).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PersistedAnalysis {
     /// Recent windows, oldest first, at most [`MAX_HISTORY`].
     pub history: Vec<HistoryPoint>,
@@ -25,6 +35,20 @@ pub struct PersistedAnalysis {
     pub windows: u64,
     /// Seconds of audio analysed since the last reset.
     pub seconds_analysed: f64,
+    /// The momentary estimate the meter shows (smoothed with the `smoothing` parameter),
+    /// 0..=100; `None` without a model or before the first window.
+    pub momentary: Option<f32>,
+    /// The integrated estimate the meter shows (the stateful model's estimate for the whole
+    /// play so far), 0..=100; `None` without a model or before the first window.
+    pub integrated: Option<f32>,
+    /// Mono samples (at the host rate) the worker has taken from the ring since the last
+    /// reset, analysed or (while frozen) skipped. Equal to what the host sent minus
+    /// `ring_overflows` once the worker has caught up.
+    pub samples_received: u64,
+    /// Input samples dropped because the ring to the worker was full, since the last reset.
+    pub ring_overflows: u64,
+    /// Name of the model that produced the estimates (as the meter shows it).
+    pub model_name: String,
 }
 
 impl PersistedAnalysis {

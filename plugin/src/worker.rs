@@ -39,6 +39,8 @@ pub struct Shared {
     pub user_resets: AtomicU32,
     /// Bumped by `Plugin::reset()` (audio discontinuity): the worker restarts its stream.
     pub stream_resets: AtomicU32,
+    /// The last `stream_resets` value the worker acted on (its stream restarted since).
+    pub stream_resets_done: AtomicU32,
     /// Bumped by the GUI after changing the model path: the worker reloads the analyzer.
     pub model_reloads: AtomicU32,
     /// Mono samples the worker has taken from the ring (since the instance was created).
@@ -56,6 +58,7 @@ impl Shared {
             tap: Arc::new(TapCounters::default()),
             user_resets: AtomicU32::new(0),
             stream_resets: AtomicU32::new(0),
+            stream_resets_done: AtomicU32::new(0),
             model_reloads: AtomicU32::new(0),
             consumed: AtomicU64::new(0),
             tag_names: RwLock::new(Vec::new()),
@@ -85,6 +88,8 @@ pub struct WorkerState {
     overflow_base: u64,
     /// Non-finite samples replaced by streams that were reset since the last user reset.
     non_finite_done: u64,
+    /// Mono samples taken from the ring since the last user reset.
+    samples_received: u64,
 }
 
 impl WorkerState {
@@ -98,6 +103,7 @@ impl WorkerState {
             integrated_count: 0,
             overflow_base: 0,
             non_finite_done: 0,
+            samples_received: 0,
         }
     }
 
@@ -110,9 +116,13 @@ impl WorkerState {
         }
         self.integrated_sum = saved.integrated_sum;
         self.integrated_count = saved.integrated_count;
-        m.integrated = integrated(saved.integrated_sum, saved.integrated_count);
+        m.integrated = saved
+            .integrated
+            .or_else(|| integrated(saved.integrated_sum, saved.integrated_count));
+        m.momentary = saved.momentary;
         m.windows = saved.windows;
         m.seconds_analysed = saved.seconds_analysed;
+        self.samples_received = saved.samples_received;
     }
 
     /// The analysis results to save.
@@ -123,6 +133,12 @@ impl WorkerState {
         out.integrated_count = self.integrated_count;
         out.windows = self.meter.windows;
         out.seconds_analysed = self.meter.seconds_analysed;
+        out.momentary = self.meter.momentary;
+        out.integrated = self.meter.integrated;
+        out.samples_received = self.samples_received;
+        out.ring_overflows = self.meter.ring_overflows;
+        out.model_name.clear();
+        out.model_name.push_str(self.meter.model_name.as_str());
     }
 
     /// Clears estimates, counters and history.
@@ -141,6 +157,7 @@ impl WorkerState {
         self.integrated_count = 0;
         self.overflow_base = tap_overflowed;
         self.non_finite_done = 0;
+        self.samples_received = 0;
     }
 
     /// Folds one window's estimate in; `alpha` is the smoothing step (1 = no smoothing).
@@ -287,9 +304,11 @@ fn run(
     let mut patches: Vec<LogMelPatch> = Vec::new();
     let mut saved = PersistedAnalysis::default();
     let mut last_publish: Option<Instant> = None;
+    // The saved state gets the model name (and everything else) as soon as the worker runs.
+    let mut first = true;
 
     while !stop.load(Ordering::Acquire) {
-        let mut changed = false;
+        let mut changed = std::mem::take(&mut first);
         let mut restart_stream = false;
 
         let user = shared.user_resets.load(Ordering::Acquire);
@@ -329,6 +348,9 @@ fn run(
             }
             analyzer.reset();
         }
+        shared
+            .stream_resets_done
+            .store(seen_stream, Ordering::Release);
 
         let n = cons.pop_slice(&mut buf);
         if n > 0 && !frozen {
@@ -352,23 +374,26 @@ fn run(
                 }
             }
         }
-        shared.consumed.fetch_add(n as u64, Ordering::AcqRel);
+        st.samples_received += n as u64;
 
-        if changed {
+        st.meter.frozen = frozen;
+        st.meter.ring_overflows = shared
+            .tap
+            .overflowed
+            .load(Ordering::Relaxed)
+            .saturating_sub(st.overflow_base);
+        st.meter.non_finite_replaced =
+            st.non_finite_done + stream.as_ref().map_or(0, |s| s.non_finite_replaced());
+        // Saved after every chunk, so that a host reading the state sees `samples_received`
+        // reach what it sent only once those samples' windows are in it.
+        if changed || n > 0 {
             st.to_persisted(&mut saved);
             if let Ok(mut h) = params.history.write() {
                 h.clone_from(&saved);
             }
         }
+        shared.consumed.fetch_add(n as u64, Ordering::AcqRel);
         if changed || last_publish.is_none_or(|t| t.elapsed() >= PUBLISH_INTERVAL) {
-            st.meter.frozen = frozen;
-            st.meter.ring_overflows = shared
-                .tap
-                .overflowed
-                .load(Ordering::Relaxed)
-                .saturating_sub(st.overflow_base);
-            st.meter.non_finite_replaced =
-                st.non_finite_done + stream.as_ref().map_or(0, |s| s.non_finite_replaced());
             *st.meter_in.input_buffer_mut() = st.meter;
             st.meter_in.publish();
             (shared.notify)();
