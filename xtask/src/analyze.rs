@@ -3,23 +3,22 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
-use chorder_analysis::song::SongAnalyzer;
-use chorder_analysis::{Embedder, PopularityHead, PopularityTracker};
-use chorder_engine::features::FeatureConfig;
+use chorder_analysis::catalog::{run_catalog, CatalogOptions, CatalogRun};
+pub use chorder_analysis::offline::{analyze_song, SongResult, SCHEMA};
+use chorder_analysis::percentile::Reference;
+use chorder_analysis::shard::Shard;
+use chorder_analysis::{Embedder, PopularityHead};
 use chorder_engine::AudioReader;
 use chorder_models::bundle::ModelBundle;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::demo;
 use crate::models::{load_embedding_bundle, load_popularity_bundle};
 
-/// Version of the JSON output; bumped on any incompatible change.
-pub const SCHEMA: &str = "chorder.analysis/1";
+mod output;
+mod parquet;
 
 /// Output format of the results.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -56,9 +55,18 @@ pub struct Args {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Also write results.json and results.csv into this folder.
+    /// Write results into this folder: results.jsonl (appended song by song, keyed by
+    /// content hash; a re-run skips songs already there), results.json, results.csv and
+    /// errors.csv.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Only the slice i/n (0-based) of the inputs, ranked by path: for batch schedulers.
+    #[arg(long)]
+    pub shard: Option<Shard>,
+    /// Results of an earlier catalog run (its --out folder or results.jsonl): report each
+    /// song's estimate as a percentile of that catalog.
+    #[arg(long)]
+    pub reference: Option<PathBuf>,
     /// Worker threads for catalogs (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -67,36 +75,16 @@ pub struct Args {
     pub top_tags: usize,
 }
 
-/// One point of a song's timeline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TimelinePoint {
-    /// End of the window, seconds.
-    pub t: f64,
-    /// Estimate from this window alone, 0-100 (absent without a popularity model).
-    pub momentary: Option<f32>,
-    /// Estimate from the song so far, 0-100.
-    pub integrated: Option<f32>,
-}
-
-/// The result for one song.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SongResult {
-    pub file: String,
-    pub seconds: f64,
-    pub windows: usize,
-    /// Overall estimate 0-100 (whole song, its full features); absent without a model.
-    pub estimate: Option<f32>,
-    pub top_tags: Vec<(String, f32)>,
-    pub timeline: Vec<TimelinePoint>,
-    pub warnings: Vec<String>,
-}
-
 #[derive(Debug, Serialize)]
 struct Report<'a> {
     schema: &'static str,
     embedding_model: &'a str,
     popularity_model: Option<&'a str>,
     demo_model: bool,
+    /// Songs analysed in this run.
+    computed: usize,
+    /// Songs taken from the results of an earlier run (--out).
+    resumed: usize,
     songs: &'a [SongResult],
     errors: &'a [(String, String)],
 }
@@ -117,25 +105,71 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Some(head)
     };
-    let inputs = collect_inputs(args.input.as_deref())?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Reference::load)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (songs, errors) = analyze_all(&inputs, &embedder, head.as_ref(), jobs, args.top_tags);
+    let (mut songs, errors, computed, resumed) = match collect_inputs(args.input.as_deref())? {
+        None => {
+            if args.shard.is_some() {
+                bail!("--shard needs a folder or manifest");
+            }
+            let mut reader = demo::demo_reader()?;
+            let song = analyze_song(
+                &mut reader,
+                demo::DEMO_NAME,
+                &embedder,
+                head.as_ref(),
+                args.top_tags,
+            )
+            .map_err(anyhow::Error::msg)?;
+            (vec![song], Vec::new(), 1, 0)
+        }
+        Some(inputs) => {
+            let inputs = match args.shard {
+                Some(s) => s.select(&inputs),
+                None => inputs,
+            };
+            let opts = CatalogOptions {
+                jobs,
+                progress: inputs.len() > 1,
+                cancel: None,
+            };
+            let run = run_catalog(&inputs, args.out.as_deref(), &opts, |path| {
+                let mut reader = AudioReader::open(path).map_err(|e| e.to_string())?;
+                let name = path.display().to_string();
+                analyze_song(&mut reader, &name, &embedder, head.as_ref(), args.top_tags)
+            })
+            .context("cannot write the results file")?;
+            split(run)
+        }
+    };
+    if let Some(r) = &reference {
+        for s in &mut songs {
+            s.percentile = s.estimate.map(|e| r.percentile(e));
+        }
+    }
 
     let report = Report {
         schema: SCHEMA,
         embedding_model: embedder.id(),
         popularity_model: head.as_ref().map(|h| h.id()),
         demo_model: head.as_ref().is_some_and(|h| is_demo(h.bundle())),
+        computed,
+        resumed,
         songs: &songs,
         errors: &errors,
     };
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Table => write_table(&mut stdout, &report)?,
+        Format::Table => output::write_table(&mut stdout, &report, reference.as_ref())?,
         Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
-        Format::Csv => write_csv(&mut stdout, &songs)?,
+        Format::Csv => output::write_csv(&mut stdout, &songs)?,
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -144,8 +178,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&report)?,
         )?;
         let mut f = std::fs::File::create(dir.join("results.csv"))?;
-        write_csv(&mut f, &songs)?;
-        eprintln!("wrote {0}/results.json and {0}/results.csv", dir.display());
+        output::write_csv(&mut f, &songs)?;
+        let mut f = std::fs::File::create(dir.join("errors.csv"))?;
+        output::write_errors_csv(&mut f, &errors)?;
+        parquet::write_parquet(&dir.join("results.parquet"), &songs)?;
+        eprintln!(
+            "wrote {0}/results.json, results.csv, results.parquet, errors.csv ({computed} analysed, {resumed} resumed from {0}/results.jsonl)",
+            dir.display()
+        );
     }
     if !errors.is_empty() {
         drop(stdout);
@@ -154,17 +194,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Results (input order), errors (input, reason), computed and resumed counts of a run.
+fn split(run: CatalogRun) -> (Vec<SongResult>, Vec<(String, String)>, usize, usize) {
+    let (computed, resumed) = (run.computed, run.resumed);
+    let mut songs = Vec::new();
+    let mut errors = Vec::new();
+    for (path, outcome) in run.outcomes {
+        match outcome {
+            Some(Ok(s)) => songs.push(s),
+            Some(Err(e)) => errors.push((path.display().to_string(), e)),
+            None => errors.push((path.display().to_string(), "not analysed".into())),
+        }
+    }
+    (songs, errors, computed, resumed)
+}
+
 /// Whether a bundle says it is a demonstration model (trained on the generated corpus).
 pub fn is_demo(bundle: &ModelBundle) -> bool {
     let p = &bundle.meta().provenance;
     p.source.contains("demo") || p.source.contains("generated corpus")
 }
 
-/// Audio sources named by the input: the demo clip, a file, a folder's audio files (sorted),
-/// or a manifest's `path` column (relative to the manifest).
-fn collect_inputs(input: Option<&Path>) -> anyhow::Result<Vec<Option<PathBuf>>> {
+/// Audio files named by the input: a file, a folder's audio files (sorted), or a manifest's
+/// `path` column (relative to the manifest); `None` for the built-in demo clip.
+fn collect_inputs(input: Option<&Path>) -> anyhow::Result<Option<Vec<PathBuf>>> {
     let Some(input) = input else {
-        return Ok(vec![None]);
+        return Ok(None);
     };
     if input.is_dir() {
         let mut files = Vec::new();
@@ -176,7 +231,7 @@ fn collect_inputs(input: Option<&Path>) -> anyhow::Result<Vec<Option<PathBuf>>> 
                 input.display()
             );
         }
-        return Ok(files.into_iter().map(Some).collect());
+        return Ok(Some(files));
     }
     if input
         .extension()
@@ -193,11 +248,11 @@ fn collect_inputs(input: Option<&Path>) -> anyhow::Result<Vec<Option<PathBuf>>> 
         let mut out = Vec::new();
         for row in rdr.records() {
             let row = row.with_context(|| format!("{}: malformed row", input.display()))?;
-            out.push(Some(base.join(row.get(col).unwrap_or_default())));
+            out.push(base.join(row.get(col).unwrap_or_default()));
         }
-        return Ok(out);
+        return Ok(Some(out));
     }
-    Ok(vec![Some(input.to_path_buf())])
+    Ok(Some(vec![input.to_path_buf()]))
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -212,246 +267,5 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
             out.push(path);
         }
     }
-    Ok(())
-}
-
-/// Analyses every input on `jobs` threads (one song per thread at a time); results and
-/// errors come back in input order.
-fn analyze_all(
-    inputs: &[Option<PathBuf>],
-    embedder: &Arc<Embedder>,
-    head: Option<&Arc<PopularityHead>>,
-    jobs: usize,
-    top_tags: usize,
-) -> (Vec<SongResult>, Vec<(String, String)>) {
-    let bar = if inputs.len() > 1 {
-        let bar = ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} analyze [{bar:30}] {pos}/{len} songs  {per_sec}  ETA {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
-    let slots: Mutex<Vec<Option<Result<SongResult, String>>>> =
-        Mutex::new(vec![None; inputs.len()]);
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(inputs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= inputs.len() {
-                    break;
-                }
-                let r = analyze_one(inputs[i].as_deref(), embedder, head, top_tags);
-                slots.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
-                bar.inc(1);
-            });
-        }
-    });
-    bar.finish_and_clear();
-    let mut songs = Vec::new();
-    let mut errors = Vec::new();
-    for (input, slot) in inputs
-        .iter()
-        .zip(slots.into_inner().unwrap_or_else(|p| p.into_inner()))
-    {
-        match slot.expect("every input was processed") {
-            Ok(song) => songs.push(song),
-            Err(e) => errors.push((display_name(input.as_deref()), e)),
-        }
-    }
-    (songs, errors)
-}
-
-fn display_name(input: Option<&Path>) -> String {
-    input.map_or_else(|| demo::DEMO_NAME.to_string(), |p| p.display().to_string())
-}
-
-/// One song: stream it through the analyzer and the tracker, exactly as the plugin does.
-pub fn analyze_one(
-    input: Option<&Path>,
-    embedder: &Arc<Embedder>,
-    head: Option<&Arc<PopularityHead>>,
-    top_tags: usize,
-) -> Result<SongResult, String> {
-    let mut reader = match input {
-        Some(p) => AudioReader::open(p),
-        None => demo::demo_reader(),
-    }
-    .map_err(|e| e.to_string())?;
-    let mut song = SongAnalyzer::new(
-        reader.path(),
-        embedder.clone(),
-        reader.sample_rate(),
-        FeatureConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut tracker = head
-        .map(|h| PopularityTracker::new(h.clone()))
-        .transpose()?;
-    let mut timeline = Vec::new();
-    let mut block = Vec::new();
-    let mut on_windows = |windows: Vec<chorder_analysis::song::Window>,
-                          tracker: &mut Option<PopularityTracker>|
-     -> Result<(), String> {
-        for w in windows {
-            let (momentary, integrated) = match tracker.as_mut() {
-                Some(t) => {
-                    let e = t.step(&w.output.embedding)?;
-                    (Some(e.momentary), Some(e.integrated))
-                }
-                None => (None, None),
-            };
-            timeline.push(TimelinePoint {
-                t: w.end_seconds,
-                momentary,
-                integrated,
-            });
-        }
-        Ok(())
-    };
-    loop {
-        block.clear();
-        if !reader.next_block(&mut block).map_err(|e| e.to_string())? {
-            break;
-        }
-        on_windows(song.push(&block).map_err(|e| e.to_string())?, &mut tracker)?;
-    }
-    let (last, summary) = song.finish().map_err(|e| e.to_string())?;
-    on_windows(last, &mut tracker)?;
-    let estimate = match tracker.as_mut() {
-        Some(t) => {
-            t.set_features(&summary.features.values)?;
-            t.current()?
-        }
-        None => None,
-    };
-    let mut order: Vec<usize> = (0..summary.mean_tags.len()).collect();
-    order.sort_by(|&a, &b| summary.mean_tags[b].total_cmp(&summary.mean_tags[a]));
-    let names = embedder.tag_names();
-    let mut warnings = reader.report().warnings();
-    if summary.non_finite_replaced > 0 {
-        warnings.push(format!(
-            "{} NaN/Inf samples replaced by 0",
-            summary.non_finite_replaced
-        ));
-    }
-    Ok(SongResult {
-        file: display_name(input),
-        seconds: summary.seconds,
-        windows: summary.n_windows,
-        estimate,
-        top_tags: order
-            .iter()
-            .take(top_tags)
-            .map(|&i| {
-                (
-                    names.get(i).cloned().unwrap_or_else(|| format!("tag{i}")),
-                    summary.mean_tags[i],
-                )
-            })
-            .collect(),
-        timeline,
-        warnings,
-    })
-}
-
-fn fmt_estimate(e: Option<f32>) -> String {
-    e.map_or_else(|| "n/a".into(), |v| format!("{v:.1}"))
-}
-
-fn write_table(out: &mut impl Write, r: &Report) -> anyhow::Result<()> {
-    match r.popularity_model {
-        Some(m) => writeln!(
-            out,
-            "popularity model: {m}{}",
-            if r.demo_model {
-                " (DEMO: trained on the generated corpus, not a predictor of real popularity)"
-            } else {
-                ""
-            }
-        )?,
-        None => writeln!(
-            out,
-            "popularity model: none (--no-model); showing what the embedding model hears"
-        )?,
-    }
-    writeln!(out, "embedding model: {}\n", r.embedding_model)?;
-    writeln!(
-        out,
-        "| song | seconds | windows | estimate (0-100) | top tags |"
-    )?;
-    writeln!(out, "|---|---:|---:|---:|---|")?;
-    for s in r.songs {
-        let tags: Vec<String> = s
-            .top_tags
-            .iter()
-            .map(|(n, p)| format!("{n} {p:.2}"))
-            .collect();
-        writeln!(
-            out,
-            "| {} | {:.1} | {} | {} | {} |",
-            s.file,
-            s.seconds,
-            s.windows,
-            fmt_estimate(s.estimate),
-            tags.join(", ")
-        )?;
-        for w in &s.warnings {
-            writeln!(out, "|   warning: {w} | | | | |")?;
-        }
-    }
-    if r.songs.len() == 1 && r.popularity_model.is_some() {
-        writeln!(
-            out,
-            "\ntimeline of {}: t (s) momentary integrated",
-            r.songs[0].file
-        )?;
-        for p in &r.songs[0].timeline {
-            writeln!(
-                out,
-                "  {:7.2} {:>6} {:>6}",
-                p.t,
-                fmt_estimate(p.momentary),
-                fmt_estimate(p.integrated)
-            )?;
-        }
-    }
-    if !r.errors.is_empty() {
-        writeln!(
-            out,
-            "\n{} song(s) failed:\n| song | error |\n|---|---|",
-            r.errors.len()
-        )?;
-        for (f, e) in r.errors {
-            writeln!(out, "| {f} | {e} |")?;
-        }
-    }
-    Ok(())
-}
-
-fn write_csv(out: &mut impl Write, songs: &[SongResult]) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(["file", "seconds", "windows", "estimate", "top_tags"])?;
-    for s in songs {
-        let tags: Vec<String> = s
-            .top_tags
-            .iter()
-            .map(|(n, p)| format!("{n}:{p:.3}"))
-            .collect();
-        w.write_record([
-            s.file.clone(),
-            format!("{:.3}", s.seconds),
-            s.windows.to_string(),
-            s.estimate.map_or_else(String::new, |e| format!("{e:.3}")),
-            tags.join(";"),
-        ])?;
-    }
-    w.flush()?;
     Ok(())
 }
