@@ -12,6 +12,7 @@ mod import;
 mod import_weights;
 mod logmel;
 mod models;
+mod screenshot;
 mod tags;
 mod test;
 mod train;
@@ -37,6 +38,8 @@ enum Command {
     Logmel(logmel::Args),
     /// Import pretrained weights (musicnn) into models/assets/ bundles.
     ImportWeights(import_weights::Args),
+    /// Take a screenshot of the plugin's GUI (standalone app under Xvfb).
+    Screenshot(screenshot::Args),
     /// Print musicnn tags for each 0.96 s window of an audio file.
     Tags(tags::Args),
     /// Run the whole test suite, as CI does.
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Import(args) => import::run(args),
         Command::Logmel(args) => logmel::run(args),
         Command::ImportWeights(args) => import_weights::run(args),
+        Command::Screenshot(args) => screenshot::run(args),
         Command::Tags(args) => tags::run(args),
         Command::Test(args) => test::run(args),
         Command::Train(args) => train::run(args),
