@@ -286,13 +286,56 @@ fn sgemm(
     }
 }
 
-/// Max and min of a slice.
+/// Largest value of a slice (`-inf` when empty), or the smallest when `!largest`; written
+/// as eight independent lanes of plain comparisons so that it compiles to vector max/min.
 #[inline]
-fn max_min(v: &[f32]) -> (f32, f32) {
-    v.iter()
-        .fold((f32::NEG_INFINITY, f32::INFINITY), |(h, l), &x| {
-            (h.max(x), l.min(x))
-        })
+fn extreme(v: &[f32], largest: bool) -> f32 {
+    #[inline(always)]
+    fn run<const MAX: bool>(v: &[f32]) -> f32 {
+        let pick = |a: f32, b: f32| {
+            if (MAX && b > a) || (!MAX && b < a) {
+                b
+            } else {
+                a
+            }
+        };
+        let init = if MAX {
+            f32::NEG_INFINITY
+        } else {
+            f32::INFINITY
+        };
+        let mut acc = [init; 8];
+        let mut chunks = v.chunks_exact(8);
+        for c in &mut chunks {
+            for i in 0..8 {
+                acc[i] = pick(acc[i], c[i]);
+            }
+        }
+        chunks
+            .remainder()
+            .iter()
+            .chain(&acc)
+            .fold(init, |a, &b| pick(a, b))
+    }
+    if largest {
+        run::<true>(v)
+    } else {
+        run::<false>(v)
+    }
+}
+
+/// `acc[i] = max(acc[i], v[i])`, or min when `!largest` (vectorisable form).
+#[inline]
+fn accumulate_extreme(acc: &mut [f32], v: &[f32], largest: bool) {
+    if largest {
+        for (a, &x) in acc.iter_mut().zip(v) {
+            *a = if x > *a { x } else { *a };
+        }
+    } else {
+        for (a, &x) in acc.iter_mut().zip(v) {
+            *a = if x < *a { x } else { *a };
+        }
+    }
 }
 
 /// Frames per tile of the timbral convs: the patch matrix and the product of one tile stay
@@ -358,10 +401,11 @@ impl TimbralBlock {
             }
             sgemm((m, k, c), &cols, (k, 1), &self.kernel, &mut z, (1, m));
             for ch in 0..c {
-                let scale = self.bn.scale[ch];
+                // BN after ReLU commutes with the max for a positive scale, with the min for
+                // a negative one; only the extreme that is needed is computed.
+                let largest = self.bn.scale[ch] >= 0.0;
                 for tt in 0..nt {
-                    let (hi, lo) = max_min(&z[ch * m + tt * f_out..][..f_out]);
-                    let ext = if scale >= 0.0 { hi } else { lo };
+                    let ext = extreme(&z[ch * m + tt * f_out..][..f_out], largest);
                     out[(t0 + tt) * n_out + col + ch] = self.bn.relu_bn(ch, ext, self.bias[ch]);
                 }
             }
@@ -414,10 +458,18 @@ impl TempoBlock {
                 xt[f * len + before + t] = xn[t * n_mels + f];
             }
         }
-        // Column-major per band: z[ch·T + t]; running max/min over bands.
+        // Column-major per band: z[ch·T + t].
         let mut z = vec![0.0f32; n_frames * c];
-        let mut hi = vec![f32::NEG_INFINITY; n_frames * c];
-        let mut lo = vec![f32::INFINITY; n_frames * c];
+        // Running max (min for channels with a negative BN scale) over bands, [ch·T + t].
+        let largest: Vec<bool> = self.bn.scale.iter().map(|&s| s >= 0.0).collect();
+        let mut ext = vec![0.0f32; n_frames * c];
+        for (ch, run) in ext.chunks_exact_mut(n_frames).enumerate() {
+            run.fill(if largest[ch] {
+                f32::NEG_INFINITY
+            } else {
+                f32::INFINITY
+            });
+        }
         for f in 0..n_mels {
             sgemm(
                 (n_frames, k, c),
@@ -427,13 +479,15 @@ impl TempoBlock {
                 &mut z,
                 (1, n_frames),
             );
-            for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(&z) {
-                *h = h.max(v);
-                *l = l.min(v);
+            for (ch, (acc, zc)) in ext
+                .chunks_exact_mut(n_frames)
+                .zip(z.chunks_exact(n_frames))
+                .enumerate()
+            {
+                accumulate_extreme(acc, zc, largest[ch]);
             }
         }
         for ch in 0..c {
-            let ext = if self.bn.scale[ch] >= 0.0 { &hi } else { &lo };
             for t in 0..n_frames {
                 out[t * n_out + col + ch] =
                     self.bn.relu_bn(ch, ext[ch * n_frames + t], self.bias[ch]);
