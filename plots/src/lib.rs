@@ -20,7 +20,6 @@
 
 #![warn(missing_docs)]
 
-use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
 use std::path::Path;
@@ -390,17 +389,22 @@ pub fn grouped_bars(
                 .flat_map(|s| s.values.iter().copied())
                 .chain([0.0]),
         );
-        (lo.min(0.0), hi)
+        // Head room for the legend in the upper right corner.
+        (
+            lo.min(0.0),
+            hi + 0.12 * series.len() as f32 * (hi - lo.min(0.0)),
+        )
     });
     let root = BitMapBackend::new(path, frame.size).into_drawing_area();
     root.fill(&rgb(BACKGROUND)).map_err(draw_err)?;
-    let n_groups = groups.len() as u32;
+    let n_groups = groups.len();
+    // Group g occupies x in [g, g + 1]; its name is written under the centre g + 0.5.
     let mut chart = ChartBuilder::on(&root)
         .caption(frame.title, title_font(frame))
         .margin(12)
         .x_label_area_size(label_size(frame) * 3)
         .y_label_area_size(label_size(frame) * 4)
-        .build_cartesian_2d((0u32..n_groups).into_segmented(), yr.0..yr.1)
+        .build_cartesian_2d(0f32..n_groups as f32, yr.0..yr.1)
         .map_err(draw_err)?;
     chart
         .configure_mesh()
@@ -409,45 +413,39 @@ pub fn grouped_bars(
         .y_desc(frame.y_label)
         .label_style((FAMILY, label_size(frame)))
         .light_line_style(RGBColor(235, 235, 235))
-        .x_labels(groups.len())
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                groups.get(*i as usize).copied().unwrap_or("").to_string()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .x_labels(0)
         .draw()
         .map_err(draw_err)?;
-    // Bars fill 80 % of each group's slot; plotters' segmented axis maps a group to pixels,
-    // so the bars are drawn in pixel space on the plotting area.
-    let area = chart.plotting_area();
+    // Bars fill 80 % of each group's slot, side by side.
     let k = series.len() as f32;
+    let base = 0f32.clamp(yr.0, yr.1);
     for (si, s) in series.iter().enumerate() {
         let color = rgb(palette(si));
-        for (gi, &v) in s.values.iter().enumerate() {
-            if !v.is_finite() {
-                continue;
-            }
-            let left = area.map_coordinate(&(SegmentValue::Exact(gi as u32), 0.0));
-            let right = area.map_coordinate(&(SegmentValue::Exact(gi as u32 + 1), 0.0));
-            let slot = (right.0 - left.0) as f32;
-            let x0 = left.0 as f32 + slot * (0.1 + 0.8 * si as f32 / k);
-            let x1 = left.0 as f32 + slot * (0.1 + 0.8 * (si as f32 + 1.0) / k);
-            let y_top = area
-                .map_coordinate(&(SegmentValue::Exact(0), v.clamp(yr.0, yr.1)))
-                .1;
-            let y_base = area
-                .map_coordinate(&(SegmentValue::Exact(0), 0f32.clamp(yr.0, yr.1)))
-                .1;
-            let (ya, yb) = (y_top.min(y_base), y_top.max(y_base));
-            let pixel_area = root.strip_coord_spec();
-            pixel_area
-                .draw(&Rectangle::new(
-                    [(x0.round() as i32, ya), ((x1.round() as i32) - 1, yb)],
-                    color.filled(),
-                ))
-                .map_err(draw_err)?;
-        }
+        let bars = s
+            .values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(gi, &v)| {
+                let x0 = gi as f32 + 0.1 + 0.8 * si as f32 / k;
+                let x1 = gi as f32 + 0.1 + 0.8 * (si as f32 + 1.0) / k;
+                Rectangle::new([(x0, base), (x1, v.clamp(yr.0, yr.1))], color.filled())
+            });
+        chart.draw_series(bars).map_err(draw_err)?;
+    }
+    let area = chart.plotting_area();
+    let pixel_area = root.strip_coord_spec();
+    let name_style = TextStyle::from((FAMILY, label_size(frame)).into_font()).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ),
+    );
+    for (g, name) in groups.iter().enumerate() {
+        let (x, y) = area.map_coordinate(&(g as f32 + 0.5, yr.0));
+        pixel_area
+            .draw(&Text::new(name.to_string(), (x, y + 6), name_style.clone()))
+            .map_err(draw_err)?;
     }
     // Legend: drawn by hand in the upper right corner of the plotting area.
     let (px, py) = area.get_pixel_range();
