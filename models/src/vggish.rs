@@ -564,21 +564,42 @@ impl Vggish {
                 x.len()
             );
         }
-        let mut scratch = Scratch::default();
         let mut feats = Vec::with_capacity(b * self.cfg.fc_input());
         for patch in x.chunks_exact(h0 * w0) {
-            let (mut h, mut w) = (h0, w0);
-            let mut a = patch.to_vec();
-            for c in &self.convs {
-                a = c.forward(&a, h, w, &mut scratch);
-                if c.pool {
-                    (h, w) = (h / 2, w / 2);
-                }
-            }
-            // [h, w, c] channels-last is torchvggish's NHWC flatten order.
-            feats.extend_from_slice(&a);
+            feats.extend(self.conv_features(patch)?);
         }
-        let mut a = feats;
+        self.fc_forward(&feats, b)
+    }
+
+    /// The conv stack on one row-major `[n_frames, n_mels]` patch: the `[h, w, c]`
+    /// channels-last features (`[6, 4, 512]`, torchvggish's NHWC flatten order).
+    pub fn conv_features(&self, patch: &[f32]) -> candle_core::Result<Vec<f32>> {
+        let (mut h, mut w) = (self.cfg.n_frames, self.cfg.n_mels);
+        if patch.len() != h * w {
+            candle_core::bail!("vggish wants {h}×{w} log-mel values, got {}", patch.len());
+        }
+        let mut scratch = Scratch::default();
+        let mut a = patch.to_vec();
+        for c in &self.convs {
+            a = c.forward(&a, h, w, &mut scratch);
+            if c.pool {
+                (h, w) = (h / 2, w / 2);
+            }
+        }
+        Ok(a)
+    }
+
+    /// The fully connected layers on `b` flattened conv feature vectors `[b, fc_input]`:
+    /// embeddings `[b, embedding_size]`.
+    pub fn fc_forward(&self, feats: &[f32], b: usize) -> candle_core::Result<Vec<f32>> {
+        if b == 0 || feats.len() != b * self.cfg.fc_input() {
+            candle_core::bail!(
+                "vggish fc layers want [B, {}], got {} values for B = {b}",
+                self.cfg.fc_input(),
+                feats.len()
+            );
+        }
+        let mut a = feats.to_vec();
         for fc in &self.fcs {
             a = fc.forward(&a, b);
         }
@@ -825,6 +846,16 @@ pub struct Imported {
     pub sources: Vec<SourceTensor>,
 }
 
+impl std::fmt::Debug for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Imported")
+            .field("config", &self.config)
+            .field("tensors", &self.tensors.len())
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
 /// Reads a torchvggish model `.pth` (`VGG.state_dict()`: `features.*`, `embeddings.*`; the
 /// published `vggish-10086976.pth` or a scaled-down copy) and optionally a PCA `.pth`
 /// (`pca_eigen_vectors` `[E,E]`, `pca_means` `[E]` or `[E,1]`), checks every shape and
@@ -926,7 +957,7 @@ pub fn import_torchvggish(model: &Path, pca: Option<&Path>) -> Result<Imported, 
         n_mels: 64,
         conv_blocks: blocks,
         fc: Vec::new(),
-        embedding_size: 0,
+        embedding_size: 1, // set below from the last fc layer
         postprocess: pca.is_some(),
     };
     cfg.validate().map_err(structure)?;
@@ -1061,12 +1092,11 @@ mod tests {
     }
 
     #[test]
-    fn quantise_clips_and_rounds_ties_to_even() {
-        // (v + 2)·63.75: -2 → 0, 2 → 255, beyond clips; 0.5 step ties go to even.
-        let step = 4.0 / 255.0;
-        let q =
-            Postprocessor::quantise(&[-3.0, -2.0, 2.0, 9.0, -2.0 + 0.5 * step, -2.0 + 1.5 * step]);
-        assert_eq!(q, vec![0.0, 0.0, 255.0, 255.0, 0.0, 2.0]);
+    fn quantise_clips_and_rounds() {
+        // (clip(v) + 2)·63.75: -2 → 0, 2 → 255, beyond clips; 0 → 127.5, the only exact
+        // tie in range, → 128; -1 → 63.75 → 64; 1 → 191.25 → 191.
+        let q = Postprocessor::quantise(&[-3.0, -2.0, 2.0, 9.0, 0.0, -1.0, 1.0]);
+        assert_eq!(q, vec![0.0, 0.0, 255.0, 255.0, 128.0, 64.0, 191.0]);
     }
 
     #[test]

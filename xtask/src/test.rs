@@ -21,6 +21,10 @@ pub const SYSTEM_PACKAGES: &[&str] = &[
     "libgl-dev",
     "libglu1-mesa-dev",
     "pkg-config",
+    // The standalone app's Xvfb test: virtual X server, Mesa software OpenGL.
+    "xvfb",
+    "xauth",
+    "libgl1-mesa-dri",
 ];
 
 /// Run the whole test suite (what CI runs).
