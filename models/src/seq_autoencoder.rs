@@ -173,13 +173,8 @@ impl SeqAutoencoder {
     /// at padded steps).
     pub fn decode(&self, code: &Tensor, lengths: &[usize], n_steps: usize) -> Result<Tensor> {
         let (n_batch, _c) = code.dims2()?;
-        let h = self.dec_fc.forward(code)?; // [B, Hk]
-        let hk = h.dim(1)?;
-        let rep = h
-            .unsqueeze(1)?
-            .broadcast_as((n_batch, n_steps, hk))?
-            .contiguous()?;
-        let (y, _) = self.dec_lstm.forward(&rep, lengths)?; // [B, T, H1]
+        let h = self.dec_fc.forward(code)?; // [B, Hk], repeated over the T steps
+        let (y, _) = self.dec_lstm.forward_repeated(&h, lengths, n_steps)?; // [B, T, H1]
         let h1 = y.dim(2)?;
         let out = self.dec_out.forward(&y.reshape((n_batch * n_steps, h1))?)?;
         let out = out.reshape((n_batch, n_steps, self.cfg.emb_dim))?;

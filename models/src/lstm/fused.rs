@@ -1,0 +1,676 @@
+//! The recurrent part of an LSTM layer over a whole padded batch as one candle custom op,
+//! with a hand-written backward (backpropagation through time).
+//!
+//! Input `gx [B, T, 4H]` is the input projection `x W_ihᵀ + b_ih + b_hh` of every step
+//! (computed outside with one matrix product, so candle's autograd handles `W_ih`, the
+//! biases and `x`), or `[B, 1, 4H]` when the input is the same at every step (the decoder's
+//! repeated code). `w_hh [4H, H]`. Output `h [B, T, H]`: each valid step's hidden state, zero
+//! at padded steps (`t ≥ lengths[b]`), where the state is carried unchanged, exactly like
+//! PyTorch's packed sequences.
+//!
+//! Forward, per step `t` and valid row: `a = gx_t + h_{t-1} W_hhᵀ`, `i, f, o = σ(a_i, a_f,
+//! a_o)`, `g = tanh(a_g)`, `c_t = f c_{t-1} + i g`, `h_t = o tanh(c_t)`. Backward, from
+//! `dh_t` (output gradient plus the recurrent one) and `dc_t` (from step `t+1`):
+//!
+//! ```text
+//! dc  = dh·o·(1 − tanh²c_t) + dc_{t+1}'        da_o = dh·tanh(c_t)·o(1 − o)
+//! da_i = dc·g·i(1 − i)   da_f = dc·c_{t-1}·f(1 − f)   da_g = dc·i·(1 − g²)
+//! dc_t' = dc·f (to step t−1)   dh_{t-1}' = da W_hh   dW_hh = Σ_t daᵀ h_{t-1}   dgx = da
+//! ```
+//!
+//! Rows are processed sorted by length (longest first), so the rows still running at step
+//! `t` are a prefix and each step is one `gemm` on that prefix (what packing does). Large
+//! batches are split into interleaved groups that run on separate threads (no
+//! synchronisation inside the recurrence); gates, cells and states are stored for the
+//! backward pass in the op itself.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use std::sync::{Arc, Mutex};
+
+/// Rows per thread below which splitting the batch does not pay.
+const MIN_ROWS_PER_THREAD: usize = 24;
+
+/// What the forward pass keeps for the backward pass, per row group (time-major, rows in
+/// the group's sorted order).
+struct GroupStash {
+    /// Original batch rows, longest first.
+    rows: Vec<usize>,
+    /// Rows still running at each step (a prefix of `rows`), `[T]`.
+    active: Vec<usize>,
+    /// Gate activations `i, f, g, o`, `[T, n, 4H]`.
+    acts: Vec<f32>,
+    /// Cell states `c_t`, `[T, n, H]`.
+    cells: Vec<f32>,
+    /// `tanh(c_t)`, `[T, n, H]`.
+    tanh_c: Vec<f32>,
+    /// Hidden states `h_t`, `[T, n, H]`.
+    hidden: Vec<f32>,
+}
+
+/// The custom op (see the module doc). One instance per forward call.
+pub(crate) struct LstmSeq {
+    lengths: Vec<usize>,
+    n_steps: usize,
+    hidden: usize,
+    /// Row groups run on separate threads.
+    n_groups: usize,
+    stash: Arc<Mutex<Vec<GroupStash>>>,
+}
+
+impl LstmSeq {
+    /// An op for a batch with these lengths (each `1..=n_steps`) and hidden size.
+    /// `groups`: how many threads share the batch (`None`: candle's thread count, as far as
+    /// each gets at least [`MIN_ROWS_PER_THREAD`] rows).
+    pub(crate) fn new(
+        lengths: &[usize],
+        n_steps: usize,
+        hidden: usize,
+        groups: Option<usize>,
+    ) -> Self {
+        let n_groups = groups
+            .unwrap_or_else(|| {
+                let threads = candle_core::utils::get_num_threads().max(1);
+                (lengths.len() / MIN_ROWS_PER_THREAD).clamp(1, threads)
+            })
+            .clamp(1, lengths.len().max(1));
+        Self {
+            lengths: lengths.to_vec(),
+            n_steps,
+            hidden,
+            n_groups,
+            stash: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Runs the op: `gx [B, T|1, 4H]`, `w_hh [4H, H]` → `h [B, T, H]`, and the cell state
+    /// after each row's last valid step, `[B·H]` row-major.
+    pub(crate) fn apply(
+        lengths: &[usize],
+        n_steps: usize,
+        gx: &Tensor,
+        w_hh: &Tensor,
+        groups: Option<usize>,
+    ) -> Result<(Tensor, Vec<f32>)> {
+        let hidden = w_hh.dim(1)?;
+        let op = Self::new(lengths, n_steps, hidden, groups);
+        let stash = op.stash.clone();
+        let out = gx.apply_op2(w_hh, op)?;
+        let mut cells = vec![0f32; lengths.len() * hidden];
+        for g in stash.lock().unwrap().iter() {
+            let n = g.rows.len();
+            for (r, &b) in g.rows.iter().enumerate() {
+                let t = lengths[b] - 1;
+                let src = &g.cells[(t * n + r) * hidden..(t * n + r + 1) * hidden];
+                cells[b * hidden..(b + 1) * hidden].copy_from_slice(src);
+            }
+        }
+        Ok((out, cells))
+    }
+
+    /// Row groups: rows sorted longest first, dealt round-robin to `n_groups` groups.
+    fn groups(&self, n_groups: usize) -> Vec<Vec<usize>> {
+        let mut order: Vec<usize> = (0..self.lengths.len()).collect();
+        // Stable: equal lengths keep batch order, so the result is deterministic.
+        order.sort_by_key(|&b| std::cmp::Reverse(self.lengths[b]));
+        let mut groups = vec![Vec::new(); n_groups];
+        for (i, b) in order.into_iter().enumerate() {
+            groups[i % n_groups].push(b);
+        }
+        groups
+    }
+}
+
+/// `dst [m, n] (+)= lhs [m, k] · rhs [k, n]`, all given by element strides
+/// `(row stride, column stride)`; single-threaded `gemm`.
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    (m, k, n): (usize, usize, usize),
+    dst: &mut [f32],
+    (dst_rs, dst_cs): (usize, usize),
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    assert!((m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
+    assert!((k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
+    assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
+    // SAFETY: the asserts keep every element gemm touches inside the slices; `dst` is a
+    // unique borrow, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `e^x` for `f32`, branch-free so that loops over it vectorise: Cody–Waite reduction
+/// `x = n ln2 + r` (round to nearest through the 1.5·2²³ trick) and the Cephes `expf`
+/// polynomial on `|r| ≤ ln2/2`; relative error about 2e-7. Input clamped to ±87.
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = x.clamp(-87.0, 87.0);
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t.to_bits().wrapping_sub(MAGIC.to_bits()) as i32; // round(x / ln2)
+    let fx = t - MAGIC;
+    let r = x - fx * 0.693_359_4 - fx * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n + 127) as u32) << 23)
+}
+
+/// Logistic sigmoid `1 / (1 + e^-x)`.
+#[inline(always)]
+pub(crate) fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
+/// `tanh x = 1 − 2 / (1 + e^{2x})` (absolute error ≈ 1e-7).
+#[inline(always)]
+pub(crate) fn tanh_f32(x: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp_f32(2.0 * x))
+}
+
+/// Forward cell for `rows` rows (row-major, `h` wide): pre-activations `a [rows, 4H]`
+/// become activations in place; writes `c`, `tanh c`, `h` from the previous cells `c_prev`.
+#[inline(always)]
+fn cell_fwd_body(
+    h: usize,
+    a: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    hs: &mut [f32],
+) {
+    let rows = c.len() / h;
+    for r in 0..rows {
+        let (ai, rest) = a[r * 4 * h..(r + 1) * 4 * h].split_at_mut(h);
+        let (af, rest) = rest.split_at_mut(h);
+        let (ag, ao) = rest.split_at_mut(h);
+        let cp = &c_prev[r * h..(r + 1) * h];
+        let cr = &mut c[r * h..(r + 1) * h];
+        let tr = &mut tc[r * h..(r + 1) * h];
+        let hr = &mut hs[r * h..(r + 1) * h];
+        for j in 0..h {
+            let i = sigmoid_f32(ai[j]);
+            let f = sigmoid_f32(af[j]);
+            let g = tanh_f32(ag[j]);
+            let o = sigmoid_f32(ao[j]);
+            let cn = f * cp[j] + i * g;
+            let t = tanh_f32(cn);
+            ai[j] = i;
+            af[j] = f;
+            ag[j] = g;
+            ao[j] = o;
+            cr[j] = cn;
+            tr[j] = t;
+            hr[j] = o * t;
+        }
+    }
+}
+
+/// Backward cell for `rows` rows: from the hidden-state gradient `dh [rows, H]` and the
+/// carried cell gradient `dc [rows, H]` (updated in place to the gradient for `c_{t-1}`),
+/// writes the pre-activation gradients `da [rows, 4H]`.
+#[inline(always)]
+fn cell_bwd_body(
+    h: usize,
+    acts: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    da: &mut [f32],
+) {
+    let rows = dh.len() / h;
+    for r in 0..rows {
+        let a = &acts[r * 4 * h..(r + 1) * 4 * h];
+        let (ai, rest) = a.split_at(h);
+        let (af, rest) = rest.split_at(h);
+        let (ag, ao) = rest.split_at(h);
+        let (di, rest) = da[r * 4 * h..(r + 1) * 4 * h].split_at_mut(h);
+        let (df, rest) = rest.split_at_mut(h);
+        let (dg, d_o) = rest.split_at_mut(h);
+        let tr = &tc[r * h..(r + 1) * h];
+        let cp = &c_prev[r * h..(r + 1) * h];
+        let dhr = &dh[r * h..(r + 1) * h];
+        let dcr = &mut dc[r * h..(r + 1) * h];
+        for j in 0..h {
+            let (i, f, g, o, t) = (ai[j], af[j], ag[j], ao[j], tr[j]);
+            let dhj = dhr[j];
+            let dcj = dhj * o * (1.0 - t * t) + dcr[j];
+            di[j] = dcj * g * i * (1.0 - i);
+            df[j] = dcj * cp[j] * f * (1.0 - f);
+            dg[j] = dcj * i * (1.0 - g * g);
+            d_o[j] = dhj * t * o * (1.0 - o);
+            dcr[j] = dcj * f;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn cell_fwd_avx2(
+    h: usize,
+    a: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    hs: &mut [f32],
+) {
+    cell_fwd_body(h, a, c_prev, c, tc, hs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn cell_bwd_avx2(
+    h: usize,
+    acts: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    da: &mut [f32],
+) {
+    cell_bwd_body(h, acts, tc, c_prev, dh, dc, da)
+}
+
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+fn cell_fwd(
+    h: usize,
+    a: &mut [f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    hs: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports the enabled features (checked above).
+        return unsafe { cell_fwd_avx2(h, a, c_prev, c, tc, hs) };
+    }
+    cell_fwd_body(h, a, c_prev, c, tc, hs)
+}
+
+fn cell_bwd(
+    h: usize,
+    acts: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    da: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU supports the enabled features (checked above).
+        return unsafe { cell_bwd_avx2(h, acts, tc, c_prev, dh, dc, da) };
+    }
+    cell_bwd_body(h, acts, tc, c_prev, dh, dc, da)
+}
+
+/// A contiguous `f32` view of a CPU storage with its layout, or an error.
+fn as_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("lstm kernel: {what} must be f32");
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("lstm kernel: {what} must be contiguous"),
+    }
+}
+
+impl LstmSeq {
+    /// Forward of one row group; returns its stash.
+    fn forward_group(&self, rows: Vec<usize>, gx: &[f32], repeat: bool, w: &[f32]) -> GroupStash {
+        let (t_n, h) = (self.n_steps, self.hidden);
+        let n = rows.len();
+        let active: Vec<usize> = (0..t_n)
+            .map(|t| rows.iter().take_while(|&&b| self.lengths[b] > t).count())
+            .collect();
+        let mut acts = vec![0f32; t_n * n * 4 * h];
+        let mut cells = vec![0f32; t_n * n * h];
+        let mut tanh_c = vec![0f32; t_n * n * h];
+        let mut hidden = vec![0f32; t_n * n * h];
+        let gx_steps = if repeat { 1 } else { t_n };
+        let zeros = vec![0f32; n * h];
+        for t in 0..t_n {
+            let m = active[t];
+            if m == 0 {
+                break;
+            }
+            let (prev_h, cur_h) = hidden.split_at_mut(t * n * h);
+            let a = &mut acts[t * n * 4 * h..(t * n + m) * 4 * h];
+            for (r, &b) in rows[..m].iter().enumerate() {
+                let tt = if repeat { 0 } else { t };
+                let src = &gx[(b * gx_steps + tt) * 4 * h..(b * gx_steps + tt + 1) * 4 * h];
+                a[r * 4 * h..(r + 1) * 4 * h].copy_from_slice(src);
+            }
+            if t > 0 {
+                // a += h_{t-1} · W_hhᵀ  (W_hh is [4H, H] row-major).
+                let hp = &prev_h[(t - 1) * n * h..];
+                sgemm((m, h, 4 * h), a, (4 * h, 1), true, hp, (h, 1), w, (1, h));
+            }
+            let (prev_c, cur_c) = cells.split_at_mut(t * n * h);
+            let c_prev = if t > 0 {
+                &prev_c[(t - 1) * n * h..(t - 1) * n * h + m * h]
+            } else {
+                &zeros[..m * h]
+            };
+            cell_fwd(
+                h,
+                a,
+                c_prev,
+                &mut cur_c[..m * h],
+                &mut tanh_c[t * n * h..(t * n + m) * h],
+                &mut cur_h[..m * h],
+            );
+        }
+        GroupStash {
+            rows,
+            active,
+            acts,
+            cells,
+            tanh_c,
+            hidden,
+        }
+    }
+
+    /// Backward of one row group: `dy` is the output gradient `[B, T, H]` (whole batch);
+    /// writes this group's rows of `dgx` (`[B, T|1, 4H]`, zero-initialised) and returns
+    /// its `dW_hh [4H, H]`.
+    fn backward_group(&self, g: &GroupStash, dy: &[f32], w: &[f32], dgx: &mut RowsMut) -> Vec<f32> {
+        let (t_n, h) = (self.n_steps, self.hidden);
+        let n = g.rows.len();
+        let mut da = vec![0f32; t_n * n * 4 * h];
+        let mut dh = vec![0f32; n * h];
+        let mut dc = vec![0f32; n * h];
+        let zeros = vec![0f32; n * h];
+        for t in (0..t_n).rev() {
+            let m = g.active[t];
+            if m == 0 {
+                continue;
+            }
+            // dh += dy_t for running rows.
+            for (r, &b) in g.rows[..m].iter().enumerate() {
+                let src = &dy[(b * t_n + t) * h..(b * t_n + t + 1) * h];
+                for (d, s) in dh[r * h..(r + 1) * h].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+            let c_prev = if t > 0 {
+                &g.cells[(t - 1) * n * h..(t - 1) * n * h + m * h]
+            } else {
+                &zeros[..m * h]
+            };
+            let da_t = &mut da[t * n * 4 * h..(t * n + m) * 4 * h];
+            cell_bwd(
+                h,
+                &g.acts[t * n * 4 * h..(t * n + m) * 4 * h],
+                &g.tanh_c[t * n * h..(t * n + m) * h],
+                c_prev,
+                &dh[..m * h],
+                &mut dc[..m * h],
+                da_t,
+            );
+            if t > 0 {
+                // dh_{t-1} = da_t · W_hh for running rows (others carry theirs).
+                sgemm(
+                    (m, 4 * h, h),
+                    &mut dh[..m * h],
+                    (h, 1),
+                    false,
+                    da_t,
+                    (4 * h, 1),
+                    w,
+                    (h, 1),
+                );
+            }
+        }
+        // dW_hh = Σ_{t≥1} da_tᵀ h_{t-1}: one product over all (step, row) pairs; rows that
+        // were not running have da = 0.
+        let mut dw = vec![0f32; 4 * h * h];
+        if t_n > 1 {
+            let k = (t_n - 1) * n;
+            sgemm(
+                (4 * h, k, h),
+                &mut dw,
+                (h, 1),
+                false,
+                &da[n * 4 * h..],
+                (1, 4 * h),
+                &g.hidden,
+                (h, 1),
+            );
+        }
+        // Scatter (or, for a repeated input, sum over steps) into dgx.
+        for t in 0..t_n {
+            let m = g.active[t];
+            for (r, &b) in g.rows[..m].iter().enumerate() {
+                let src = &da[(t * n + r) * 4 * h..(t * n + r + 1) * 4 * h];
+                let dst = dgx.row(b, if dgx.steps == 1 { 0 } else { t });
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+        dw
+    }
+}
+
+/// Mutable access to `[B, steps, 4H]` rows from several threads, each touching only its
+/// own batch rows.
+struct RowsMut {
+    ptr: *mut f32,
+    steps: usize,
+    width: usize,
+    len: usize,
+}
+
+// SAFETY: row groups are disjoint sets of batch rows, so no two threads write the same
+// element; the buffer outlives the scoped threads.
+unsafe impl Send for RowsMut {}
+unsafe impl Sync for RowsMut {}
+
+impl RowsMut {
+    #[allow(clippy::mut_from_ref)]
+    fn row(&mut self, b: usize, t: usize) -> &mut [f32] {
+        let start = (b * self.steps + t) * self.width;
+        assert!(start + self.width <= self.len);
+        // SAFETY: in bounds (asserted); disjoint per group (see the `Send` impl).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), self.width) }
+    }
+}
+
+impl CustomOp2 for LstmSeq {
+    fn name(&self) -> &'static str {
+        "lstm-seq"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b_n, gx_steps, four_h) = l1.shape().dims3()?;
+        let (h, t_n) = (self.hidden, self.n_steps);
+        if four_h != 4 * h || l2.shape().dims2()? != (4 * h, h) || b_n != self.lengths.len() {
+            candle_core::bail!(
+                "lstm kernel: gx {:?}, w_hh {:?} do not fit H = {h}, B = {}",
+                l1.shape(),
+                l2.shape(),
+                self.lengths.len()
+            );
+        }
+        if gx_steps != t_n && gx_steps != 1 {
+            candle_core::bail!("lstm kernel: gx has {gx_steps} steps, expected {t_n} or 1");
+        }
+        if self.lengths.iter().any(|&l| l == 0 || l > t_n) {
+            candle_core::bail!("lstm kernel: lengths must lie in 1..={t_n}");
+        }
+        let repeat = gx_steps == 1 && t_n != 1;
+        let gx = as_f32(s1, l1, "gx")?;
+        let w = as_f32(s2, l2, "w_hh")?;
+        let groups = self.groups(self.n_groups);
+        let stashes: Vec<GroupStash> = if groups.len() == 1 {
+            groups
+                .into_iter()
+                .map(|rows| self.forward_group(rows, gx, repeat, w))
+                .collect()
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = groups
+                    .into_iter()
+                    .map(|rows| s.spawn(move || self.forward_group(rows, gx, repeat, w)))
+                    .collect();
+                handles.into_iter().map(|j| j.join().unwrap()).collect()
+            })
+        };
+        let mut out = vec![0f32; b_n * t_n * h];
+        for g in &stashes {
+            let n = g.rows.len();
+            for t in 0..t_n {
+                for (r, &b) in g.rows[..g.active[t]].iter().enumerate() {
+                    out[(b * t_n + t) * h..(b * t_n + t + 1) * h]
+                        .copy_from_slice(&g.hidden[(t * n + r) * h..(t * n + r + 1) * h]);
+                }
+            }
+        }
+        *self.stash.lock().unwrap() = stashes;
+        Ok((CpuStorage::F32(out), Shape::from((b_n, t_n, h))))
+    }
+
+    fn bwd(
+        &self,
+        gx: &Tensor,
+        w_hh: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let h = self.hidden;
+        let (b_n, gx_steps, _) = gx.dims3()?;
+        let dy = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let w = w_hh.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let stash = self.stash.lock().unwrap();
+        if stash.is_empty() {
+            candle_core::bail!("lstm kernel: backward without a forward");
+        }
+        let mut dgx = vec![0f32; b_n * gx_steps * 4 * h];
+        let rows = RowsMut {
+            ptr: dgx.as_mut_ptr(),
+            steps: gx_steps,
+            width: 4 * h,
+            len: dgx.len(),
+        };
+        let partials: Vec<Vec<f32>> = if stash.len() == 1 {
+            let mut rows = rows;
+            vec![self.backward_group(&stash[0], &dy, &w, &mut rows)]
+        } else {
+            let rows = &rows;
+            let (dy, w) = (&dy, &w);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = stash
+                    .iter()
+                    .map(|g| {
+                        s.spawn(move || {
+                            let mut rows = RowsMut { ..*rows };
+                            self.backward_group(g, dy, w, &mut rows)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|j| j.join().unwrap()).collect()
+            })
+        };
+        let mut dw = vec![0f32; 4 * h * h];
+        for p in &partials {
+            for (d, s) in dw.iter_mut().zip(p) {
+                *d += s;
+            }
+        }
+        let dev = gx.device();
+        Ok((
+            Some(Tensor::from_vec(dgx, (b_n, gx_steps, 4 * h), dev)?),
+            Some(Tensor::from_vec(dw, (4 * h, h), dev)?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_sigmoid_tanh_match_std() {
+        let mut worst = (0f32, 0f32, 0f32);
+        let mut x = -30.0f32;
+        while x < 30.0 {
+            let e = exp_f32(x);
+            let rel = ((e - x.exp()) / x.exp()).abs();
+            worst.0 = worst.0.max(rel);
+            worst.1 = worst
+                .1
+                .max((sigmoid_f32(x) - 1.0 / (1.0 + (-x).exp())).abs());
+            worst.2 = worst.2.max((tanh_f32(x) - x.tanh()).abs());
+            x += 0.001_37;
+        }
+        assert!(worst.0 < 5e-7, "exp relative error {}", worst.0);
+        assert!(worst.1 < 2e-7, "sigmoid error {}", worst.1);
+        assert!(worst.2 < 3e-7, "tanh error {}", worst.2);
+        // Saturation without NaN or infinity.
+        assert_eq!(sigmoid_f32(1e4), 1.0);
+        assert!(sigmoid_f32(-1e4) < 1e-30);
+        assert_eq!(tanh_f32(1e4), 1.0);
+        assert_eq!(tanh_f32(-1e4), -1.0);
+    }
+}
