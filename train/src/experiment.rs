@@ -6,13 +6,15 @@
 //!   command resumes there);
 //! - `chorder_popularity.safetensors`, `hitmusicnet.safetensors`: model bundles;
 //! - `report.json` ([`ExperimentReport`]), `report.txt` (the table of
-//!   [`EvalReport::table`] plus per-stage epochs and times).
+//!   [`EvalReport::table`] plus per-stage epochs and times);
+//! - `report.md`, `scatter.png`, `bands.png`, `training.png` ([`crate::report`]).
 
 use crate::checkpoint::StageProgress;
 use crate::config::{HmnRunConfig, RunConfig};
 use crate::data::Dataset;
 use crate::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
 use crate::metrics::EvalReport;
+use crate::report::{write_markdown_report, ReportInputs};
 use crate::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
 use chorder_engine::FrontEndConfig;
 use serde::{Deserialize, Serialize};
@@ -154,5 +156,19 @@ pub fn run_experiment(
         stage_lines("hitmusicnet", &report.hitmusicnet_stages)
     );
     std::fs::write(out.join("report.txt"), text)?;
+    write_markdown_report(
+        out,
+        &report.eval,
+        &ReportInputs {
+            title: "Chorder popularity model: evaluation",
+            sizes: Some(report.sizes),
+            truth: &truth,
+            predictions: &[("chorder", &p_study), ("hitmusicnet", &p_hmn)],
+            stages: &[
+                ("chorder", &report.study_stages),
+                ("hitmusicnet", &report.hitmusicnet_stages),
+            ],
+        },
+    )?;
     Ok(Some(report))
 }

@@ -10,6 +10,7 @@
 //! - [`export`]: trained models as Chorder model bundles.
 //! - [`experiment`]: both models on one split, evaluated, bundled and reported.
 //! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
+//! - [`report`]: `report.md` with its PNG charts.
 //! - [`synth`]: a synthetic data set with a known answer.
 
 #![warn(missing_docs)]
@@ -22,5 +23,6 @@ pub mod export;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod report;
 pub mod synth;
 pub mod trainer;
