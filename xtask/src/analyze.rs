@@ -19,6 +19,7 @@ use crate::models::{load_embedding_bundle, load_popularity_bundle};
 
 mod output;
 mod parquet;
+mod plot;
 
 /// Output format of the results.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -67,6 +68,13 @@ pub struct Args {
     /// song's estimate as a percentile of that catalog.
     #[arg(long)]
     pub reference: Option<PathBuf>,
+    /// Draw a PNG: the timeline of the one song analysed over its log-mel spectrogram, or
+    /// with --compare the two timelines and their difference.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Compare two songs (A/B, e.g. two mixes): their timelines side by side with B - A.
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with_all = ["input", "shard"])]
+    pub compare: Option<Vec<PathBuf>>,
     /// Worker threads for catalogs (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
@@ -114,6 +122,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if let Some(pair) = &args.compare {
+        let mut songs = Vec::new();
+        for p in pair {
+            let mut reader = AudioReader::open(p)?;
+            let name = p.display().to_string();
+            songs.push(
+                analyze_song(&mut reader, &name, &embedder, head.as_ref(), args.top_tags)
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+        let mut stdout = std::io::stdout().lock();
+        match args.format {
+            Format::Json => {
+                let report = Report {
+                    schema: SCHEMA,
+                    embedding_model: embedder.id(),
+                    popularity_model: head.as_ref().map(|h| h.id()),
+                    demo_model: head.as_ref().is_some_and(|h| is_demo(h.bundle())),
+                    computed: 2,
+                    resumed: 0,
+                    songs: &songs,
+                    errors: &[],
+                };
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?
+            }
+            Format::Csv => output::write_csv(&mut stdout, &songs)?,
+            Format::Table => output::write_compare(&mut stdout, &songs[0], &songs[1])?,
+        }
+        if let Some(png) = &args.plot {
+            plot::compare_png(png, &songs[0], &songs[1])?;
+            eprintln!("wrote {}", png.display());
+        }
+        return Ok(());
+    }
     let (mut songs, errors, computed, resumed) = match collect_inputs(args.input.as_deref())? {
         None => {
             if args.shard.is_some() {
@@ -170,6 +212,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Format::Table => output::write_table(&mut stdout, &report, reference.as_ref())?,
         Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Csv => output::write_csv(&mut stdout, &songs)?,
+    }
+    if let Some(png) = &args.plot {
+        let [song] = &songs[..] else {
+            bail!(
+                "--plot draws one song (or --compare A B); {} were analysed",
+                songs.len()
+            );
+        };
+        let mut reader = if song.file == demo::DEMO_NAME {
+            demo::demo_reader()?
+        } else {
+            AudioReader::open(&song.file)?
+        };
+        plot::timeline_png(png, song, &mut reader, embedder.front_end())?;
+        eprintln!("wrote {}", png.display());
     }
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

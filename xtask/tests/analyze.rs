@@ -290,3 +290,66 @@ fn union_of_three_shards_equals_the_unsharded_run() {
     }
     assert_eq!(union, all);
 }
+
+/// Width and height from a PNG's IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    (be(16), be(20))
+}
+
+#[test]
+fn timeline_and_compare_are_printed_and_plotted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("timeline.png");
+    let out = xtask()
+        .args(["analyze", "--plot"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_size(&png), (900, 420));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sections that raised the estimate"), "{text}");
+
+    let files = clips(&tmp.path().join("ab"), 2, 3.0);
+    let png = tmp.path().join("compare.png");
+    let out = xtask()
+        .args(["analyze", "--plot"])
+        .arg(&png)
+        .arg("--compare")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(png_size(&png), (900, 420));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // One row per window (3 s → 3 windows) with A, B and their difference.
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| t"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    for r in rows {
+        let cells: Vec<f32> = r
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().parse().unwrap())
+            .collect();
+        assert!((cells[2] - cells[1] - cells[3]).abs() < 0.11, "{r}");
+    }
+}

@@ -185,3 +185,35 @@ pub(super) fn write_errors_csv(
     w.flush()?;
     Ok(())
 }
+
+/// Two songs side by side: overall estimates, then per window `t`, A's and B's integrated
+/// estimates and `B - A` (windows up to the shorter song).
+pub(super) fn write_compare(
+    out: &mut impl Write,
+    a: &SongResult,
+    b: &SongResult,
+) -> anyhow::Result<()> {
+    writeln!(out, "A: {}  estimate {}", a.file, fmt_opt(a.estimate))?;
+    writeln!(out, "B: {}  estimate {}", b.file, fmt_opt(b.estimate))?;
+    if let (Some(x), Some(y)) = (a.estimate, b.estimate) {
+        writeln!(out, "B - A: {:+.1}", y - x)?;
+    }
+    writeln!(
+        out,
+        "\n| t (s) | A integrated | B integrated | B - A |\n|---:|---:|---:|---:|"
+    )?;
+    for (p, q) in a.timeline.iter().zip(&b.timeline) {
+        let d = match (p.integrated, q.integrated) {
+            (Some(x), Some(y)) => format!("{:+.1}", y - x),
+            _ => "n/a".into(),
+        };
+        writeln!(
+            out,
+            "| {:.2} | {} | {} | {d} |",
+            p.t,
+            fmt_opt(p.integrated),
+            fmt_opt(q.integrated)
+        )?;
+    }
+    Ok(())
+}
