@@ -112,3 +112,26 @@ impl Analyzer for ModelAnalyzer {
         let _ = self.tracker.reset();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixteen_analyzers_share_one_embedder_and_one_head() {
+        let analyzers: Vec<ModelAnalyzer> =
+            (0..16).map(|_| ModelAnalyzer::builtin().unwrap()).collect();
+        let (e, h) = (analyzers[0].embedder(), analyzers[0].head());
+        for a in &analyzers[1..] {
+            assert!(Arc::ptr_eq(a.embedder(), e));
+            assert!(Arc::ptr_eq(a.head(), h));
+        }
+        // The process-wide caches hold weak references: the analyzers are the only owners.
+        assert_eq!(Arc::strong_count(e), 16);
+        assert_eq!(Arc::strong_count(h), 16);
+        drop(analyzers);
+        // Freed with the last user, rebuilt on demand.
+        let again = ModelAnalyzer::builtin().unwrap();
+        assert_eq!(Arc::strong_count(again.embedder()), 1);
+    }
+}

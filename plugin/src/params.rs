@@ -19,7 +19,9 @@ pub const DEFAULT_SMOOTHING_S: f32 = 3.0;
 /// ones, and a plugin may not change a parameter's value behind the host's back), so the
 /// estimate is not a VST3 output parameter nor a CLAP parameter. It is in the plugin state
 /// instead (CLAP `state` extension, VST3 `IComponent::getState`): nice-plug's JSON state
-/// object holds this struct as JSON under the field `"history"`. The worker rewrites it after
+/// object `{version, params, fields}` holds this struct, as a JSON string, in
+/// `fields.history` (the CLAP stream is the JSON's byte length as a little-endian `u64`,
+/// then the JSON). The worker rewrites it after
 /// every chunk it takes from the ring, so `samples_received` tells a host when the analysis
 /// has caught up with the audio it sent (analysis complete).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
