@@ -155,7 +155,7 @@ pub fn write_markdown_report(
         md,
         "\n`random` draws each prediction from N(mean, sd) of the training targets.\n"
     )?;
-    if eval.models.len() >= 2 {
+    if inputs.predictions.len() >= 2 && eval.models.len() >= 2 {
         let w = eval.win_rate;
         writeln!(
             md,

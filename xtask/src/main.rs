@@ -6,6 +6,7 @@ mod analyze;
 mod bench;
 mod bundle;
 mod demo;
+mod eval;
 mod extract;
 mod gen_corpus;
 mod import;
@@ -32,6 +33,7 @@ enum Command {
     Bench(bench::Args),
     /// Build the plugin bundles (CLAP, VST3, standalone) into target/bundled/.
     Bundle(bundle::Args),
+    Eval(eval::Args),
     Extract(extract::Args),
     GenCorpus(gen_corpus::Args),
     Import(import::Args),
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => bundle::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Extract(args) => extract::run(args),
         Command::GenCorpus(args) => gen_corpus::run(args),
         Command::Import(args) => import::run(args),

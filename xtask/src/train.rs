@@ -48,7 +48,8 @@ pub struct Args {
     /// fields take the study's defaults). Input sizes are always taken from the data.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Output folder (run directories, bundles, report.json, report.txt).
+    /// Output folder (run directories, bundles, report.json, report.txt, report.md and its
+    /// PNG charts).
     #[arg(long, required_unless_present = "preset")]
     pub out: Option<PathBuf>,
     /// Train on N synthetic songs (70 / 15 / 15 split) instead of a dataset.
@@ -60,21 +61,28 @@ pub struct Args {
 }
 
 /// Train / validation / test sets from the dataset's split and the feature cache.
-fn load_split(
-    args: &Args,
+pub(crate) fn load_split(
     dataset: &std::path::Path,
+    cache_root: Option<&std::path::Path>,
+    clean_features: bool,
     embedder: &Embedder,
 ) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
     let tracks = TrackList::load(dataset)
         .with_context(|| format!("cannot load dataset {}", dataset.display()))?;
-    let root = args
-        .cache
-        .clone()
+    let root = cache_root
+        .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| crate::extract::default_cache_root(dataset));
-    let cache = FeatureCache::new(&root, embedder.id(), !args.clean_features);
+    let cache = FeatureCache::new(&root, embedder.id(), !clean_features);
+    let bar = indicatif::ProgressBar::new(tracks.tracks.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "reading cache {bar:30} {pos}/{len} songs, {eta} left",
+        )
+        .expect("valid template"),
+    );
     let mut sets: Option<[Dataset; 3]> = None;
     let mut missing = 0usize;
     for t in &tracks.tracks {
+        bar.inc(1);
         let key =
             file_sha256(&t.audio).with_context(|| format!("cannot read {}", t.audio.display()))?;
         let Some(song) = cache
@@ -106,6 +114,7 @@ fn load_split(
             .push(sample)
             .map_err(|e| anyhow::anyhow!("track {}: {e}", t.id))?;
     }
+    bar.finish_and_clear();
     if missing > 0 {
         eprintln!("train: {missing} song(s) have no cache entry; run `cargo xtask extract` first to include them");
     }
@@ -119,6 +128,22 @@ fn load_split(
         test.len()
     );
     Ok((train, val, test, tracks.source.clone()))
+}
+
+/// `--synthetic N`: N synthetic songs (seed 7) split 70 / 15 / 15 into train / validation /
+/// test; the same N always gives the same sets (so `eval --synthetic N` sees `train`'s test
+/// set).
+pub(crate) fn synthetic_split(n: usize) -> (Dataset, Dataset, Dataset) {
+    // 48 features, so HitMusicNet's n/2, n/3, n/5 widths are usable (24-16-9).
+    let all = synthetic(&SynthConfig {
+        n,
+        seed: 7,
+        feat_dim: 48,
+        ..Default::default()
+    });
+    let (train, rest) = all.split_at(n * 70 / 100);
+    let (val, test) = rest.split_at(n * 15 / 100);
+    (train, val, test)
 }
 
 /// Songs, seconds and seed of the demo corpus.
@@ -194,19 +219,16 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     let embedder = Embedder::shared(load_embedding_bundle(args.model.as_deref())?)?;
     let (train, val, test, source) = match (args.synthetic, &args.dataset) {
         (Some(n), _) => {
-            // 48 features, so HitMusicNet's n/2, n/3, n/5 widths are usable (24-16-9).
-            let all = synthetic(&SynthConfig {
-                n,
-                seed: 7,
-                feat_dim: 48,
-                ..Default::default()
-            });
-            let (train, rest) = all.split_at(n * 70 / 100);
-            let (val, test) = rest.split_at(n * 15 / 100);
+            let (train, val, test) = synthetic_split(n);
             (train, val, test, format!("synthetic ({n} songs)"))
         }
         (None, Some(dataset)) => {
-            let (train, val, test, source) = load_split(&args, dataset, &embedder)?;
+            let (train, val, test, source) = load_split(
+                dataset,
+                args.cache.as_deref(),
+                args.clean_features,
+                &embedder,
+            )?;
             (train, val, test, source_override.unwrap_or(source))
         }
         (None, None) => anyhow::bail!("give --dataset or --synthetic"),
