@@ -235,14 +235,19 @@ impl Affine {
 
 /// `dst [m, n] = lhs [m, k] · rhs [k, n]` with `gemm` (the engine behind candle's CPU matmul),
 /// called directly so that im2col matrices can be strided views of the input: `lhs(i, j)` is
-/// `lhs[i·lhs_rs + j·lhs_cs]` (rows may overlap), `rhs` is row-major, `dst(i, j)` is
-/// `dst[i·dst_rs + j·dst_cs]`. Threads: candle's setting (`RAYON_NUM_THREADS`).
+/// `lhs[i·lhs_rs + j·lhs_cs]` (rows may overlap), `rhs(i, j)` is `rhs[i·rhs_rs + j·rhs_cs]`,
+/// `dst(i, j)` is `dst[i·dst_rs + j·dst_cs]`. Threads: candle's setting (`RAYON_NUM_THREADS`).
+///
+/// `gemm` copies ("packs") an operand into its microkernel layout unless it is already
+/// column-contiguous: `lhs_rs == 1` makes the lhs copy a block copy (a gather otherwise), and
+/// `rhs_rs == 1` lets it read the rhs in place, so callers arrange for unit row strides.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
     (m, k, n): (usize, usize, usize),
     lhs: &[f32],
     (lhs_rs, lhs_cs): (usize, usize),
     rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
     dst: &mut [f32],
     (dst_rs, dst_cs): (usize, usize),
 ) {
@@ -251,7 +256,7 @@ fn sgemm(
     }
     // Bounds of every element gemm touches, checked once here.
     assert!((m - 1) * lhs_rs + (k.max(1) - 1) * lhs_cs < lhs.len() || k == 0);
-    assert!(rhs.len() >= k * n);
+    assert!((k.max(1) - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len() || k == 0);
     assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
     let threads = candle_core::utils::get_num_threads();
     let par = if threads > 1 {
@@ -274,8 +279,8 @@ fn sgemm(
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
-            1,
-            n as isize,
+            rhs_cs as isize,
+            rhs_rs as isize,
             0.0,
             1.0,
             false,
@@ -346,7 +351,8 @@ const TIMBRAL_TILE: usize = 8;
 /// Mirrors `models.py` `timbral_block` (padding "valid" after the explicit 3/3 time pad).
 #[derive(Debug, Clone)]
 struct TimbralBlock {
-    /// `[kh·kw, C]` row-major, row `dt·kw + df` (TF HWIO with in=1, reshaped).
+    /// `[C, kh·kw]` row-major, column `dt·kw + df` (TF HWIO with in=1, reshaped and
+    /// transposed so that gemm reads it in place).
     kernel: Vec<f32>,
     bias: Vec<f32>,
     bn: Affine,
@@ -360,6 +366,8 @@ impl TimbralBlock {
         Ok(Self {
             kernel: vb
                 .get((kh * kw, filters), "kernel")?
+                .t()?
+                .contiguous()?
                 .flatten_all()?
                 .to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
@@ -384,28 +392,40 @@ impl TimbralBlock {
         let (kh, kw, c) = (self.kh, self.kw, self.filters);
         let f_out = n_mels - kw + 1;
         let k = kh * kw;
-        let mut cols = vec![0.0f32; TIMBRAL_TILE * f_out * k];
-        // Column-major product: z[ch·m + row], so each (frame, channel) pools a contiguous run.
-        let mut z = vec![0.0f32; TIMBRAL_TILE * f_out * c];
+        // Column-major patch matrix of one tile, rows padded to a multiple of 16 (unused rows
+        // hold stale finite values): cols[j·mp + (tt·f_out + f)] = xpad[(t0+tt+dt)·n_mels + f + df]
+        // for j = dt·kw + df, so gemm packs it by block copies.
+        let mp_max = (TIMBRAL_TILE * f_out).next_multiple_of(16);
+        let mut cols = vec![0.0f32; mp_max * k];
+        // Column-major product: z[ch·mp + row], so each (frame, channel) pools a contiguous run.
+        let mut z = vec![0.0f32; mp_max * c];
         for t0 in (0..n_frames).step_by(TIMBRAL_TILE) {
             let nt = TIMBRAL_TILE.min(n_frames - t0);
             let m = nt * f_out;
-            for tt in 0..nt {
-                for f in 0..f_out {
-                    let dst = &mut cols[(tt * f_out + f) * k..][..k];
-                    for dt in 0..kh {
-                        let src = &xpad[(t0 + tt + dt) * n_mels + f..][..kw];
-                        dst[dt * kw..(dt + 1) * kw].copy_from_slice(src);
+            let mp = m.next_multiple_of(16);
+            for dt in 0..kh {
+                for df in 0..kw {
+                    let dst = &mut cols[(dt * kw + df) * mp..][..m];
+                    for (tt, run) in dst.chunks_exact_mut(f_out).enumerate() {
+                        run.copy_from_slice(&xpad[(t0 + tt + dt) * n_mels + df..][..f_out]);
                     }
                 }
             }
-            sgemm((m, k, c), &cols, (k, 1), &self.kernel, &mut z, (1, m));
+            sgemm(
+                (mp, k, c),
+                &cols,
+                (1, mp),
+                &self.kernel,
+                (1, k),
+                &mut z,
+                (1, mp),
+            );
             for ch in 0..c {
                 // BN after ReLU commutes with the max for a positive scale, with the min for
                 // a negative one; only the extreme that is needed is computed.
                 let largest = self.bn.scale[ch] >= 0.0;
                 for tt in 0..nt {
-                    let ext = extreme(&z[ch * m + tt * f_out..][..f_out], largest);
+                    let ext = extreme(&z[ch * mp + tt * f_out..][..f_out], largest);
                     out[(t0 + tt) * n_out + col + ch] = self.bn.relu_bn(ch, ext, self.bias[ch]);
                 }
             }
@@ -417,7 +437,7 @@ impl TimbralBlock {
 /// ReLU, BN, max over frequency. Mirrors `models.py` `tempo_block`.
 #[derive(Debug, Clone)]
 struct TempoBlock {
-    /// `[k, C]` row-major, row `dt` (TF HWIO `[k,1,1,C]` reshaped).
+    /// `[C, k]` row-major, column `dt` (TF HWIO `[k,1,1,C]` reshaped and transposed).
     kernel: Vec<f32>,
     bias: Vec<f32>,
     bn: Affine,
@@ -428,7 +448,12 @@ struct TempoBlock {
 impl TempoBlock {
     fn load(k: usize, filters: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
-            kernel: vb.get((k, filters), "kernel")?.flatten_all()?.to_vec1()?,
+            kernel: vb
+                .get((k, filters), "kernel")?
+                .t()?
+                .contiguous()?
+                .flatten_all()?
+                .to_vec1()?,
             bias: vb.get(filters, "bias")?.to_vec1()?,
             bn: Affine::load(filters, vb.pp("bn"))?,
             k,
@@ -476,6 +501,7 @@ impl TempoBlock {
                 &xt[f * len..(f + 1) * len],
                 (1, 1),
                 &self.kernel,
+                (1, k),
                 &mut z,
                 (1, n_frames),
             );
@@ -530,16 +556,19 @@ impl MidendConv {
         let pad = (kh - 1) / 2;
         let mut xpad = vec![0.0f32; (n_frames + kh - 1) * c_in];
         xpad[pad * c_in..(pad + n_frames) * c_in].copy_from_slice(x);
-        // Row t of the patch matrix is the contiguous window xpad[t·C_in .. (t + kh)·C_in]:
-        // a strided view with row stride C_in.
+        // Row t of the patch matrix is the contiguous window xpad[t·C_in .. (t + kh)·C_in]
+        // (a strided view with row stride C_in, no im2col copy).
         let mut z = vec![0.0f32; n_frames * c];
+        // Transposed product z^T [C, T] = kernel^T [C, kh·C_in] · patches^T [kh·C_in, T]: both
+        // operands then have unit row stride (no gather), and z^T column-major is z row-major.
         sgemm(
-            (n_frames, kh * c_in, c),
-            &xpad,
-            (c_in, 1),
+            (c, kh * c_in, n_frames),
             &self.kernel,
+            (1, c),
+            &xpad,
+            (1, c_in),
             &mut z,
-            (c, 1),
+            (1, c),
         );
         for row in z.chunks_exact_mut(c) {
             for (ch, v) in row.iter_mut().enumerate() {
