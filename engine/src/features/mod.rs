@@ -43,10 +43,12 @@
 //!
 //! # Streaming
 //! [`FeatureStream`] takes blocks of any size; [`extract`] is the same stream fed once.
+//! [`LiveFeatures`] is the bounded-memory variant for endless streams (the plugin).
 
 pub mod chroma;
 pub mod cqt;
 pub mod decimate;
+pub mod live;
 pub mod mfcc;
 pub mod spectral;
 pub mod stft;
@@ -56,6 +58,7 @@ pub mod tuning;
 
 use std::sync::OnceLock;
 
+pub use live::LiveFeatures;
 pub use streaming::FeatureStream;
 
 /// Options of the extractor.
