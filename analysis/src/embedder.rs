@@ -8,29 +8,41 @@ use std::sync::Arc;
 use chorder_engine::{FrontEndConfig, LogMelPatch};
 use chorder_models::bundle::{hex, BundleError, ModelBundle};
 use chorder_models::musicnn::Musicnn;
+use chorder_models::vggish::Vggish;
 
 use crate::shared::{shared_by_hash, SharedCache};
 
 /// What the embedding network says about one window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WindowEmbedding {
-    /// The embedding (`penultimate` for musicnn), `[dim]` (200).
+    /// The embedding, `[dim]`: musicnn `penultimate` (200); VGGish the postprocessed
+    /// embedding (128 values in 0..=255) when the bundle has the PCA, else the raw one (128).
     pub embedding: Vec<f32>,
-    /// Tag probabilities in \[0, 1\], `[n_tags]` (50 MSD tags), names in [`Embedder::tag_names`].
+    /// Tag probabilities in \[0, 1\], `[n_tags]` (50 MSD tags for musicnn, none for VGGish),
+    /// names in [`Embedder::tag_names`].
     pub tags: Vec<f32>,
 }
 
 /// The embedding network of a bundle with its front end and tag names.
 pub struct Embedder {
     bundle: Arc<ModelBundle>,
-    net: Musicnn,
+    net: Net,
     id: String,
 }
 
+/// The networks an embedding bundle may hold.
+enum Net {
+    Musicnn(Musicnn),
+    Vggish(Vggish),
+}
+
 impl Embedder {
-    /// Builds the network of an embedding bundle (kind `musicnn`).
+    /// Builds the network of an embedding bundle (kind `musicnn` or `vggish`).
     pub fn new(bundle: Arc<ModelBundle>) -> Result<Self, BundleError> {
-        let net = Musicnn::from_bundle(&bundle)?;
+        let net = match bundle.meta().model_kind.as_str() {
+            chorder_models::vggish::MODEL_KIND => Net::Vggish(Vggish::from_bundle(&bundle)?),
+            _ => Net::Musicnn(Musicnn::from_bundle(&bundle)?),
+        };
         let id = format!(
             "{}-{}",
             bundle.meta().model_kind,
@@ -67,18 +79,29 @@ impl Embedder {
 
     /// Embedding size.
     pub fn dim(&self) -> usize {
-        self.bundle
-            .meta()
-            .output("penultimate")
+        let m = self.bundle.meta();
+        m.output("penultimate")
+            .or_else(|| m.output("embedding"))
             .map_or(200, |o| o.size)
     }
 
     /// Runs the network on one patch.
     pub fn embed(&self, patch: &LogMelPatch) -> candle_core::Result<WindowEmbedding> {
-        let out = self.net.forward_patch(patch)?;
-        Ok(WindowEmbedding {
-            embedding: out.penultimate,
-            tags: out.tags,
+        Ok(match &self.net {
+            Net::Musicnn(net) => {
+                let out = net.forward_patch(patch)?;
+                WindowEmbedding {
+                    embedding: out.penultimate,
+                    tags: out.tags,
+                }
+            }
+            Net::Vggish(net) => {
+                let out = net.forward_patch(patch)?;
+                WindowEmbedding {
+                    embedding: out.postprocessed.unwrap_or(out.embedding),
+                    tags: Vec::new(),
+                }
+            }
         })
     }
 }

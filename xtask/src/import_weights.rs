@@ -28,6 +28,8 @@ const WHEEL_SHA256: &str = "f38a4890c648c1ddbb141c5d96d2b0a8cfcd36746002d896989f
 pub enum Model {
     /// musicnn MSD_musicnn (and MTT_musicnn with --mtt) from the musicnn 0.1.0 wheel.
     Musicnn,
+    /// VGGish from torchvggish `.pth` files (`--from` model, optional `--pca` parameters).
+    Vggish,
 }
 
 /// Import pretrained weights into Chorder model bundles under models/assets/.
@@ -42,13 +44,25 @@ pub struct Args {
     /// Use this wheel file instead of downloading it with pip.
     #[arg(long)]
     wheel: Option<PathBuf>,
-    /// Output folder (default: models/assets in the workspace).
+    /// Output folder (default: models/assets in the workspace; vggish: the current folder),
+    /// or for vggish a bundle path ending in `.safetensors`.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// vggish: the torchvggish model state_dict (`vggish-10086976.pth`, zip format).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// vggish: the PCA parameters (`vggish_pca_params-970ea276.pth`); adds the postprocessor.
+    #[arg(long)]
+    pca: Option<PathBuf>,
+    /// vggish: SPDX id of the weights' licence (torchvggish/VGGish: Apache-2.0).
+    #[arg(long, default_value = "Apache-2.0")]
+    licence: String,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let Model::Musicnn = args.model;
+    if let Model::Vggish = args.model {
+        return import_vggish(&args);
+    }
     let out = args
         .out
         .unwrap_or_else(|| workspace_root().join("models").join("assets"));
@@ -221,4 +235,86 @@ fn read_entry<R: std::io::Read + std::io::Seek>(
     let mut v = Vec::with_capacity(f.size() as usize);
     f.read_to_end(&mut v)?;
     Ok(v)
+}
+
+/// `import-weights vggish --from <model.pth> [--pca <pca.pth>] [--out <dir|file>]`: one bundle
+/// (torchvggish names and layouts, config read off the shapes, VGGish front end, one 0.96 s
+/// patch every 0.96 s), checked by loading it back and running it once.
+fn import_vggish(args: &Args) -> Result<()> {
+    use chorder_models::vggish::{bundle_meta, import_torchvggish, Vggish};
+    let from = args
+        .from
+        .as_deref()
+        .context("import-weights vggish needs --from <vggish .pth>")?;
+    let imp = import_torchvggish(from, args.pca.as_deref())?;
+    let sha = |p: &Path| -> Result<String> {
+        let b = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        Ok(hex(&Sha256::digest(&b)))
+    };
+    let name = |p: &Path| {
+        p.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into())
+    };
+    let (source, checkpoint) = match args.pca.as_deref() {
+        Some(p) => (
+            format!("{} + {}", name(from), name(p)),
+            format!("model state_dict + PCA parameters (PCA sha256 {})", sha(p)?),
+        ),
+        None => (name(from), "model state_dict".into()),
+    };
+    let provenance = Provenance {
+        source,
+        source_sha256: sha(from)?,
+        checkpoint,
+        converted_by: "cargo xtask import-weights vggish: torchvggish names and layouts kept \
+                       (conv OIHW, linear [out,in]); PCA as pca.eigen_vectors [E,E], pca.means [E]"
+            .into(),
+        tensors: imp.sources.clone(),
+    };
+    let licence = Licence {
+        text: if args.licence == "Apache-2.0" {
+            "VGGish (tensorflow/models research/audioset/vggish, Copyright Google) and its \
+             PyTorch port torchvggish (harritaylor/torchvggish) are distributed under the \
+             Apache License, Version 2.0: http://www.apache.org/licenses/LICENSE-2.0"
+                .into()
+        } else {
+            format!("Weights licensed under {}.", args.licence)
+        },
+        spdx: args.licence.clone(),
+    };
+    let meta = bundle_meta(&imp.config, provenance, licence);
+    let bundle = write_bundle(&meta, &imp.tensors)?;
+    let loaded = ModelBundle::parse(&bundle)?;
+    let net = Vggish::from_bundle(&loaded)?;
+    let c = net.config();
+    let probe = net.forward_frames(&vec![0.5; c.n_frames * c.n_mels], c.n_frames, c.n_mels)?;
+    ensure!(
+        probe.embedding.iter().all(|v| v.is_finite()),
+        "non-finite output on a constant patch"
+    );
+    let path = match &args.out {
+        Some(p) if p.extension().is_some_and(|e| e == "safetensors") => p.clone(),
+        Some(dir) => dir.join("vggish.safetensors"),
+        None => PathBuf::from("vggish.safetensors"),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&path, &bundle).with_context(|| format!("writing {}", path.display()))?;
+    let n_params: usize = imp.tensors.iter().map(|t| t.2.len()).sum();
+    eprintln!(
+        "vggish: convs {:?}, fc {:?} -> {}{}; {} tensors ({n_params} floats), {} bytes -> {}",
+        c.conv_blocks,
+        c.fc,
+        c.embedding_size,
+        if c.postprocess {
+            " + PCA postprocessor"
+        } else {
+            ""
+        },
+        imp.tensors.len(),
+        bundle.len(),
+        path.display()
+    );
+    Ok(())
 }
