@@ -5,7 +5,7 @@
 //! with α = β = 2. HitMusicNet defaults follow `spotgentrack-hitmusicnet-notes.md` §3.3–3.4.
 
 use crate::loss::{LossConfig, LossKind};
-use crate::optim::{AdamParams, OptimizerKind};
+use crate::optim::{AdadeltaParams, AdamParams, OptimizerKind};
 use chorder_models::hitmusicnet::HitMusicNetConfig;
 use chorder_models::regressor::PopularityModelConfig;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -33,6 +33,9 @@ pub struct StageConfig {
     pub batch_size: usize,
     /// Optimiser and its hyper-parameters.
     pub optimizer: AdamParams,
+    /// Train with Adadelta instead (as HitMusicNet's original regressor: Keras 2.2.4
+    /// `'adadelta'`, lr 1.0, rho 0.95); `None` (the default) uses `optimizer`.
+    pub adadelta: Option<AdadeltaParams>,
     /// Stop after this many epochs without improvement of `monitor` (`None`: never).
     pub patience: Option<usize>,
     /// What counts as improvement: a decrease by more than this.
@@ -47,6 +50,7 @@ impl Default for StageConfig {
             epochs: 100,
             batch_size: 200,
             optimizer: AdamParams::default(),
+            adadelta: None,
             patience: Some(10),
             min_delta: 0.0,
             monitor: Monitor::ValLoss,

@@ -405,6 +405,66 @@ impl Adadelta {
     }
 }
 
+/// The optimiser of one training stage: Adam/AdamW, or Adadelta when the stage's config
+/// asks for it (`StageConfig::adadelta`).
+pub enum StageOptimizer {
+    /// Adam or AdamW.
+    Adam(Adam),
+    /// Adadelta.
+    Adadelta(Adadelta),
+}
+
+impl StageOptimizer {
+    /// Adadelta with `adadelta` when given, else Adam with `adam`, over `vars`.
+    pub fn new(
+        vars: Vec<(String, Var)>,
+        adam: AdamParams,
+        adadelta: Option<AdadeltaParams>,
+    ) -> Result<Self> {
+        Ok(match adadelta {
+            Some(p) => Self::Adadelta(Adadelta::new(vars, p)?),
+            None => Self::Adam(Adam::new(vars, adam)?),
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        match self {
+            Self::Adam(o) => o.step_count(),
+            Self::Adadelta(o) => o.step_count(),
+        }
+    }
+
+    /// `loss.backward()` then one update.
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        match self {
+            Self::Adam(o) => o.backward_step(loss),
+            Self::Adadelta(o) => o.backward_step(loss),
+        }
+    }
+
+    /// The optimiser's state tensors under `prefix`, and the step count.
+    pub fn state_tensors(&self, prefix: &str) -> (HashMap<String, Tensor>, usize) {
+        match self {
+            Self::Adam(o) => o.state_tensors(prefix),
+            Self::Adadelta(o) => o.state_tensors(prefix),
+        }
+    }
+
+    /// Restores a state saved by [`Self::state_tensors`].
+    pub fn load_state(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        prefix: &str,
+        step: usize,
+    ) -> Result<()> {
+        match self {
+            Self::Adam(o) => o.load_state(tensors, prefix, step),
+            Self::Adadelta(o) => o.load_state(tensors, prefix, step),
+        }
+    }
+}
+
 #[cfg(test)]
 mod adadelta_tests {
     use super::*;

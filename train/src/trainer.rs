@@ -11,7 +11,7 @@ use crate::checkpoint::{epoch_rng, Checkpointer, EpochLog, Progress, StageProgre
 use crate::config::{HmnRunConfig, Monitor, RunConfig, StageConfig};
 use crate::data::Dataset;
 use crate::loss::RegressionLoss;
-use crate::optim::Adam;
+use crate::optim::StageOptimizer;
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use chorder_models::feature_autoencoder::Normalizer;
@@ -193,7 +193,11 @@ impl Run<'_> {
         idx < self.progress.done.len()
     }
 
-    fn save(&self, opt: Option<&Adam>, best: Option<&HashMap<String, Tensor>>) -> Result<()> {
+    fn save(
+        &self,
+        opt: Option<&StageOptimizer>,
+        best: Option<&HashMap<String, Tensor>>,
+    ) -> Result<()> {
         let mut t = snapshot(self.vm, "model.")?;
         if let Some(opt) = opt {
             t.extend(opt.state_tensors("opt.").0);
@@ -221,7 +225,7 @@ impl Run<'_> {
         if vars.is_empty() {
             candle_core::bail!("stage {name}: no trainable variables under {prefix}");
         }
-        let mut opt = Adam::new(vars.clone(), cfg.optimizer)?;
+        let mut opt = StageOptimizer::new(vars.clone(), cfg.optimizer, cfg.adadelta)?;
         let mut best: HashMap<String, Tensor> = vars
             .iter()
             .map(|(n, v)| Ok((n.clone(), v.as_tensor().copy()?)))
