@@ -9,6 +9,8 @@
 //! - [`song`]: [`SongAnalyzer`], streaming one song window by window (plugin and offline).
 //! - [`cache`]: per-song results on disk, keyed by audio content and model.
 //! - [`extract`]: a whole dataset into the cache, in parallel, resumable.
+//! - [`live`]: the running low-level features the tracker uses while a song plays
+//!   (bounded memory; plugin and offline alike).
 //! - [`offline`]: one song's `analyze` record (schema [`offline::SCHEMA`]).
 //! - [`catalog`]: many songs into an append-only results file, resumable by content hash.
 //! - [`shard`]: deterministic slices of a catalog (`--shard i/n`).
@@ -21,6 +23,7 @@ pub mod catalog;
 pub mod embedder;
 pub mod explain;
 pub mod extract;
+pub mod live;
 pub mod offline;
 pub mod percentile;
 pub mod popularity;

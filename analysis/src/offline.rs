@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::embedder::Embedder;
 use crate::explain::{sections, Section};
+use crate::live::LiveFeatureTrack;
 use crate::popularity::{PopularityHead, PopularityTracker};
 use crate::song::{SongAnalyzer, Window};
 
@@ -84,16 +85,19 @@ pub fn analyze_song(
     let mut tracker = head
         .map(|h| PopularityTracker::new(h.clone()))
         .transpose()?;
+    // The running low-level features, exactly as the plugin's worker applies them.
+    let mut live = LiveFeatureTrack::new(reader.sample_rate()).map_err(|e| e.to_string())?;
     let mut timeline = Vec::new();
     let mut block = Vec::new();
     let on_windows = |windows: Vec<Window>,
                       tracker: &mut Option<PopularityTracker>,
+                      live: &mut LiveFeatureTrack,
                       timeline: &mut Vec<TimelinePoint>|
      -> Result<(), String> {
         for w in windows {
             let (momentary, integrated) = match tracker.as_mut() {
                 Some(t) => {
-                    let e = t.step(&w.output.embedding)?;
+                    let e = live.step(t, w.end_seconds, &w.output.embedding)?;
                     (Some(e.momentary), Some(e.integrated))
                 }
                 None => (None, None),
@@ -111,11 +115,12 @@ pub fn analyze_song(
         if !reader.next_block(&mut block).map_err(|e| e.to_string())? {
             break;
         }
+        live.push(&block);
         let windows = song.push(&block).map_err(|e| e.to_string())?;
-        on_windows(windows, &mut tracker, &mut timeline)?;
+        on_windows(windows, &mut tracker, &mut live, &mut timeline)?;
     }
     let (last, summary) = song.finish().map_err(|e| e.to_string())?;
-    on_windows(last, &mut tracker, &mut timeline)?;
+    on_windows(last, &mut tracker, &mut live, &mut timeline)?;
     let estimate = match tracker.as_mut() {
         Some(t) => {
             t.set_features(&summary.features.values)?;

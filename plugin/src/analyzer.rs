@@ -53,6 +53,10 @@ pub trait Analyzer: Send {
     /// more context first).
     fn on_patch(&mut self, patch: &LogMelPatch) -> Option<WindowEstimate>;
 
+    /// Sees the mono input at `sample_rate` Hz, each block before the front end turns it
+    /// into patches (the model analyzer computes its running low-level features here).
+    fn on_audio(&mut self, _sample_rate: u32, _block: &[f32]) {}
+
     /// Forgets any state carried from patch to patch (the stream restarted).
     fn reset(&mut self) {}
 }

@@ -3,12 +3,15 @@
 //! (never re-reading past audio) and gives the momentary (this window alone) and integrated
 //! (the play so far) estimates, 0-100. The same code path as `cargo xtask analyze`.
 //!
-//! The low-level features need the whole song, so the live estimate uses the training
-//! average of each feature (see `chorder_analysis::popularity`).
+//! The low-level features come from the same input through
+//! `chorder_analysis::live::LiveFeatureTrack` (bounded memory: 15 s segments combined),
+//! applied at the same window boundaries as `analyze` applies them; until the first
+//! segment is complete the estimate uses the training average of each feature.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use chorder_analysis::live::LiveFeatureTrack;
 use chorder_analysis::{Embedder, PopularityHead, PopularityTracker};
 use chorder_engine::LogMelPatch;
 use chorder_models::builtin;
@@ -22,6 +25,9 @@ use crate::meter::{TagProb, MAX_TAGS};
 pub struct ModelAnalyzer {
     embedder: Arc<Embedder>,
     tracker: PopularityTracker,
+    /// Running low-level features of the input (made at the first audio block, remade
+    /// when the rate changes; `None` at rates the features do not support).
+    live: Option<LiveFeatureTrack>,
     name: String,
     demo: bool,
 }
@@ -62,6 +68,7 @@ impl ModelAnalyzer {
         let head = PopularityHead::shared(head).map_err(|e| e.to_string())?;
         Ok(Self {
             tracker: PopularityTracker::new(head)?,
+            live: None,
             embedder,
             name,
             demo,
@@ -88,7 +95,13 @@ impl Analyzer for ModelAnalyzer {
 
     fn on_patch(&mut self, patch: &LogMelPatch) -> Option<WindowEstimate> {
         let window = self.embedder.embed(patch).ok()?;
-        let estimate = self.tracker.step(&window.embedding).ok()?;
+        let fe = self.embedder.front_end();
+        let end_seconds = patch.end_frame as f64 * fe.hop_length as f64 / fe.sample_rate as f64;
+        let estimate = match self.live.as_mut() {
+            Some(live) => live.step(&mut self.tracker, end_seconds, &window.embedding),
+            None => self.tracker.step(&window.embedding),
+        }
+        .ok()?;
         let mut order: Vec<usize> = (0..window.tags.len()).collect();
         order.sort_by(|&a, &b| window.tags[b].total_cmp(&window.tags[a]));
         let mut tags = [TagProb::default(); MAX_TAGS];
@@ -108,8 +121,24 @@ impl Analyzer for ModelAnalyzer {
         })
     }
 
+    fn on_audio(&mut self, sample_rate: u32, block: &[f32]) {
+        if self
+            .live
+            .as_ref()
+            .is_none_or(|l| l.sample_rate() != sample_rate)
+        {
+            self.live = LiveFeatureTrack::new(sample_rate).ok();
+        }
+        if let Some(live) = self.live.as_mut() {
+            live.push(block);
+        }
+    }
+
     fn reset(&mut self) {
         let _ = self.tracker.reset();
+        if let Some(live) = self.live.as_mut() {
+            live.reset();
+        }
     }
 }
 

@@ -355,6 +355,7 @@ fn run(
         let n = cons.pop_slice(&mut buf);
         if n > 0 && !frozen {
             if let Some(s) = stream.as_mut() {
+                analyzer.on_audio(rate as u32, &buf[..n]);
                 s.push(&buf[..n], &mut patches);
                 st.meter.seconds_analysed += n as f64 / sample_rate as f64;
                 let alpha = smoothing_alpha(hop_s, params.smoothing.value() as f64);
