@@ -96,7 +96,9 @@ impl Analyzer for ModelAnalyzer {
     fn on_patch(&mut self, patch: &LogMelPatch) -> Option<WindowEstimate> {
         let window = self.embedder.embed(patch).ok()?;
         let fe = self.embedder.front_end();
-        let end_seconds = patch.end_frame as f64 * fe.hop_length as f64 / fe.sample_rate as f64;
+        // The same expression as `SongAnalyzer` (bit-identical window times).
+        let seconds_per_frame = fe.hop_length as f64 / fe.sample_rate as f64;
+        let end_seconds = patch.end_frame as f64 * seconds_per_frame;
         let estimate = match self.live.as_mut() {
             Some(live) => live.step(&mut self.tracker, end_seconds, &window.embedding),
             None => self.tracker.step(&window.embedding),
