@@ -132,7 +132,7 @@ impl VggishConfig {
             return Err("conv_blocks must hold at least one non-empty block".into());
         }
         if self.conv_blocks.iter().flatten().any(|&c| c == 0)
-            || self.fc.iter().any(|&c| c == 0)
+            || self.fc.contains(&0)
             || self.embedding_size == 0
         {
             return Err("every layer needs at least one channel".into());
