@@ -21,6 +21,8 @@
 
 mod fused;
 
+pub(crate) use fused::{add_row_bias, masked_mse_rows};
+
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
@@ -152,12 +154,14 @@ impl Lstm {
     /// is its state after its last valid step (its `h` is that step's output; gradients flow
     /// through `h`, not through the returned `c`, on the fused path).
     pub fn forward(&self, x: &Tensor, lengths: &[usize]) -> Result<(Tensor, LstmState)> {
-        let (n_batch, n_steps, _n_in) = x.dims3()?;
+        let (n_batch, n_steps, n_in) = x.dims3()?;
         check_lengths(lengths, n_batch, n_steps)?;
         if !self.fused_ok(x) {
             return self.forward_reference(x, lengths);
         }
-        self.forward_fused(&self.project_inputs(x)?, lengths, n_steps, None)
+        let (y, state) =
+            self.forward_rows(&x.reshape((n_batch * n_steps, n_in))?, lengths, n_steps)?;
+        Ok((y.reshape((n_batch, n_steps, self.cfg.hidden_dim))?, state))
     }
 
     /// As [`Self::forward`] for an input that is the same at every step: `x: [B, D]`
@@ -168,14 +172,52 @@ impl Lstm {
         lengths: &[usize],
         n_steps: usize,
     ) -> Result<(Tensor, LstmState)> {
+        let (n_batch, _) = x.dims2()?;
+        let (y, state) = self.forward_rows_repeated(x, lengths, n_steps)?;
+        Ok((y.reshape((n_batch, n_steps, self.cfg.hidden_dim))?, state))
+    }
+
+    /// [`Self::forward`] on rows: `x: [B·T, D]` (row `b·T + t`) → `[B·T, H]` and the final
+    /// state. Saves the reshapes (and their backward passes) inside training graphs.
+    pub fn forward_rows(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        n_steps: usize,
+    ) -> Result<(Tensor, LstmState)> {
+        let (rows, n_in) = x.dims2()?;
+        let n_batch = lengths.len();
+        if rows != n_batch * n_steps {
+            candle_core::bail!("lstm: {rows} rows for {n_batch} sequences × {n_steps} steps");
+        }
+        check_lengths(lengths, n_batch, n_steps)?;
+        if !self.fused_ok(x) {
+            let (y, s) = self.forward_reference(&x.reshape((n_batch, n_steps, n_in))?, lengths)?;
+            return Ok((y.reshape((rows, self.cfg.hidden_dim))?, s));
+        }
+        let xw = x.matmul(&self.weight_ih.t()?)?;
+        self.forward_fused(&xw, lengths, n_steps, None)
+    }
+
+    /// [`Self::forward_repeated`] on rows: `x: [B, D]` → `[B·T, H]` and the final state.
+    pub fn forward_rows_repeated(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        n_steps: usize,
+    ) -> Result<(Tensor, LstmState)> {
         let (n_batch, n_in) = x.dims2()?;
         check_lengths(lengths, n_batch, n_steps)?;
-        let x3 = x.reshape((n_batch, 1, n_in))?;
         if !self.fused_ok(x) {
-            let rep = x3.broadcast_as((n_batch, n_steps, n_in))?.contiguous()?;
-            return self.forward_reference(&rep, lengths);
+            let rep = x
+                .reshape((n_batch, 1, n_in))?
+                .broadcast_as((n_batch, n_steps, n_in))?
+                .contiguous()?;
+            let (y, s) = self.forward_reference(&rep, lengths)?;
+            return Ok((y.reshape((n_batch * n_steps, self.cfg.hidden_dim))?, s));
         }
-        self.forward_fused(&self.project_inputs(&x3)?, lengths, n_steps, None)
+        let xw = x.matmul(&self.weight_ih.t()?)?;
+        self.forward_fused(&xw, lengths, n_steps, None)
     }
 
     fn fused_ok(&self, x: &Tensor) -> bool {
@@ -185,18 +227,25 @@ impl Lstm {
             && self.cfg.hidden_dim > 0
     }
 
-    /// The fused op on projected inputs `gx: [B, T|1, 4H]`, the batch split over `groups`
-    /// threads (`None`: automatic).
+    /// The fused op on projected inputs `xw = x W_ihᵀ: [B·T | B, 4H]` (no bias), the batch
+    /// split over `groups` threads (`None`: automatic). Returns `[B·T, H]`.
     fn forward_fused(
         &self,
-        gx: &Tensor,
+        xw: &Tensor,
         lengths: &[usize],
         n_steps: usize,
         groups: Option<usize>,
     ) -> Result<(Tensor, LstmState)> {
         let (n_batch, hidden) = (lengths.len(), self.cfg.hidden_dim);
-        let (out, cells) =
-            fused::LstmSeq::apply(lengths, n_steps, &gx.contiguous()?, &self.weight_hh, groups)?;
+        let bias = (&self.bias_ih + &self.bias_hh)?;
+        let (out, cells) = fused::LstmSeq::apply(
+            lengths,
+            n_steps,
+            &xw.contiguous()?,
+            &self.weight_hh,
+            &bias,
+            groups,
+        )?;
         // Final h: each sequence's output at its last valid step (differentiable gather).
         let last: Vec<u32> = lengths
             .iter()
@@ -204,9 +253,7 @@ impl Lstm {
             .map(|(b, &l)| (b * n_steps + l - 1) as u32)
             .collect();
         let last = Tensor::from_vec(last, n_batch, out.device())?;
-        let h = out
-            .reshape((n_batch * n_steps, hidden))?
-            .index_select(&last, 0)?;
+        let h = out.index_select(&last, 0)?;
         let c = Tensor::from_vec(cells, (n_batch, hidden), out.device())?;
         Ok((out, LstmState { h, c }))
     }
@@ -328,8 +375,26 @@ impl LstmStack {
         Ok((x, states))
     }
 
-    /// As [`Self::forward`] for an input `[B, D]` repeated over `n_steps` steps.
-    pub fn forward_repeated(
+    /// [`Self::forward`] on rows: `[B·T, D]` → `([B·T, H_last], final states per layer)`.
+    pub fn forward_rows(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        n_steps: usize,
+    ) -> Result<(Tensor, Vec<LstmState>)> {
+        let mut x = x.clone();
+        let mut states = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let (y, s) = layer.forward_rows(&x, lengths, n_steps)?;
+            x = y;
+            states.push(s);
+        }
+        Ok((x, states))
+    }
+
+    /// For an input `[B, D]` repeated over `n_steps` steps: `[B·T, H_last]` and the final
+    /// states per layer.
+    pub fn forward_rows_repeated(
         &self,
         x: &Tensor,
         lengths: &[usize],
@@ -337,16 +402,13 @@ impl LstmStack {
     ) -> Result<(Tensor, Vec<LstmState>)> {
         let Some((first, rest)) = self.layers.split_first() else {
             let (b, d) = x.dims2()?;
-            let rep = x
-                .unsqueeze(1)?
-                .broadcast_as((b, n_steps, d))?
-                .contiguous()?;
-            return Ok((rep, vec![]));
+            let rep = x.unsqueeze(1)?.broadcast_as((b, n_steps, d))?;
+            return Ok((rep.contiguous()?.reshape((b * n_steps, d))?, vec![]));
         };
-        let (mut y, s) = first.forward_repeated(x, lengths, n_steps)?;
+        let (mut y, s) = first.forward_rows_repeated(x, lengths, n_steps)?;
         let mut states = vec![s];
         for layer in rest {
-            let (next, s) = layer.forward(&y, lengths)?;
+            let (next, s) = layer.forward_rows(&y, lengths, n_steps)?;
             y = next;
             states.push(s);
         }
@@ -580,8 +642,14 @@ mod tests {
         let (ro, rs) = l.forward_reference(x.as_tensor(), &lengths).unwrap();
         let rg = grads_of(&vm, &x, &probe_loss(&ro, &rs.h));
         for groups in [1, 3] {
-            let gx = l.project_inputs(x.as_tensor()).unwrap();
-            let (fo, fs) = l.forward_fused(&gx, &lengths, 7, Some(groups)).unwrap();
+            let xw = x
+                .as_tensor()
+                .reshape((7 * 7, 5))
+                .unwrap()
+                .matmul(&l.weight_ih.t().unwrap())
+                .unwrap();
+            let (fo, fs) = l.forward_fused(&xw, &lengths, 7, Some(groups)).unwrap();
+            let fo = fo.reshape((7, 7, 6)).unwrap();
             assert!(max_abs_diff(&fo, &ro) < 1e-6, "outputs, {groups} groups");
             assert!(max_abs_diff(&fs.h, &rs.h) < 1e-6);
             assert!(max_abs_diff(&fs.c, &rs.c) < 1e-6);

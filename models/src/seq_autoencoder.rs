@@ -24,7 +24,7 @@ use crate::feature_autoencoder::Normalizer;
 use crate::lstm::{step_masks, LstmStack, LstmState};
 use crate::mlp::{Activation, Mlp, MlpConfig};
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 /// Sizes of the sequence autoencoder.
@@ -153,14 +153,23 @@ impl SeqAutoencoder {
         &self.norm
     }
 
+    /// The normaliser applied as a constant: its buffers are set from data, never trained,
+    /// so no gradient is computed for them (that would cost two reductions per batch).
+    fn normalize(&self, x: &Tensor) -> Result<Tensor> {
+        x.broadcast_sub(&self.norm.shift.detach())?
+            .broadcast_mul(&self.norm.scale.detach())
+    }
+
     /// Codes of a padded batch of raw embeddings: `x: [B, T, D]`, `lengths[b] ∈ 1..=T` →
     /// `[B, C]`.
     pub fn encode(&self, x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-        self.encode_normalized(&self.norm.forward(x)?, lengths)
+        self.encode_normalized(&self.normalize(x)?, lengths)
     }
 
     fn encode_normalized(&self, x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-        let (_out, states) = self.enc_lstm.forward(x, lengths)?;
+        let (n_batch, n_steps, n_in) = x.dims3()?;
+        let rows = x.reshape((n_batch * n_steps, n_in))?;
+        let (_out, states) = self.enc_lstm.forward_rows(&rows, lengths, n_steps)?;
         // The masked LSTM keeps each sequence's state after its last valid step.
         let h = match states.last() {
             Some(s) => s.h.clone(),
@@ -169,15 +178,29 @@ impl SeqAutoencoder {
         self.enc_fc.forward(&h)
     }
 
+    /// The reconstruction as rows `[B·T, D]` (row `b·T + t`; padded rows hold the output
+    /// layer's bias, not zero).
+    fn decode_rows(&self, code: &Tensor, lengths: &[usize], n_steps: usize) -> Result<Tensor> {
+        let h = self.dec_fc.forward(code)?; // [B, Hk], repeated over the T steps
+        let (y, _) = self.dec_lstm.forward_rows_repeated(&h, lengths, n_steps)?; // [B·T, H1]
+                                                                                 // The output layer on every step: one product, and a bias whose backward sums rows
+                                                                                 // directly.
+        let out = y.matmul(&self.dec_out.weight().t()?)?;
+        match self.dec_out.bias() {
+            Some(b) => crate::lstm::add_row_bias(&out, b),
+            None => Ok(out),
+        }
+    }
+
     /// Reconstruction of the *normalised* embeddings `[B, T, D]` from codes `[B, C]` (zero
     /// at padded steps).
     pub fn decode(&self, code: &Tensor, lengths: &[usize], n_steps: usize) -> Result<Tensor> {
         let (n_batch, _c) = code.dims2()?;
-        let h = self.dec_fc.forward(code)?; // [B, Hk], repeated over the T steps
-        let (y, _) = self.dec_lstm.forward_repeated(&h, lengths, n_steps)?; // [B, T, H1]
-        let h1 = y.dim(2)?;
-        let out = self.dec_out.forward(&y.reshape((n_batch * n_steps, h1))?)?;
-        let out = out.reshape((n_batch, n_steps, self.cfg.emb_dim))?;
+        let out = self.decode_rows(code, lengths, n_steps)?.reshape((
+            n_batch,
+            n_steps,
+            self.cfg.emb_dim,
+        ))?;
         let m = step_masks(lengths, n_steps, out.dtype(), out.device())?.unsqueeze(2)?;
         out.broadcast_mul(&m)
     }
@@ -185,7 +208,7 @@ impl SeqAutoencoder {
     /// Raw `x [B, T, D]` → `(code [B, C], normalised x' [B, T, D], reconstruction of x')`.
     pub fn forward(&self, x: &Tensor, lengths: &[usize]) -> Result<(Tensor, Tensor, Tensor)> {
         let (_b, n_steps, _d) = x.dims3()?;
-        let xn = self.norm.forward(x)?;
+        let xn = self.normalize(x)?;
         let code = self.encode_normalized(&xn, lengths)?;
         let recon = self.decode(&code, lengths, n_steps)?;
         Ok((code, xn, recon))
@@ -194,8 +217,12 @@ impl SeqAutoencoder {
     /// Mean squared reconstruction error over valid steps and all `D` features (scalar):
     /// `Σ_b Σ_{t<len_b} Σ_d (x̂ − x)² / (D · Σ_b len_b)`.
     pub fn reconstruction_loss(&self, x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-        let (_code, xn, recon) = self.forward(x, lengths)?;
-        masked_mse(&recon, &xn, lengths)
+        let (n_batch, n_steps, n_in) = x.dims3()?;
+        let xn = self.normalize(x)?;
+        let code = self.encode_normalized(&xn, lengths)?;
+        let recon = self.decode_rows(&code, lengths, n_steps)?;
+        let target = xn.reshape((n_batch * n_steps, n_in))?;
+        crate::lstm::masked_mse_rows(&recon, &target, lengths, n_steps)
     }
 
     /// A fresh streaming state for `batch` tracks (1 in the plugin).
@@ -212,7 +239,7 @@ impl SeqAutoencoder {
     pub fn step(&self, state: &mut SeqEncoderState, window: &Tensor) -> Result<Tensor> {
         let h = self
             .enc_lstm
-            .step(&mut state.lstm, &self.norm.forward(window)?)?;
+            .step(&mut state.lstm, &self.normalize(window)?)?;
         state.steps += 1;
         self.enc_fc.forward(&h)
     }
@@ -220,11 +247,14 @@ impl SeqAutoencoder {
 
 /// Mean squared error over the valid steps of padded `[B, T, D]` tensors (scalar).
 pub fn masked_mse(pred: &Tensor, target: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-    let (_b, n_steps, n_feat) = target.dims3()?;
-    let m = step_masks(lengths, n_steps, target.dtype(), target.device())?.unsqueeze(2)?;
-    let diff = (pred - target)?.broadcast_mul(&m)?;
-    let n: usize = lengths.iter().sum::<usize>() * n_feat;
-    diff.sqr()?.sum_all()?.affine(1.0 / n.max(1) as f64, 0.0)
+    let (n_batch, n_steps, n_feat) = target.dims3()?;
+    let rows = (n_batch * n_steps, n_feat);
+    crate::lstm::masked_mse_rows(
+        &pred.reshape(rows)?,
+        &target.reshape(rows)?,
+        lengths,
+        n_steps,
+    )
 }
 
 /// `[B, T, D]` → `[B, D]`: mean over each sequence's valid steps (a helper for baselines
@@ -393,5 +423,78 @@ mod tests {
         assert!((v - 3.0).abs() < 1e-6, "{v}");
         let mean = masked_mean(&a, &[1, 2]).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(mean, vec![vec![1.0, 1.0], vec![2.0, 2.0]]);
+    }
+
+    /// The whole training loss through the fused f32 kernels (LSTM, row bias, masked MSE)
+    /// against the same model in f64, which takes the plain tensor path (step-by-step LSTM,
+    /// broadcast bias, mask and sum): loss and the gradient of every trainable variable.
+    #[test]
+    fn fused_training_path_matches_f64_tensor_path() {
+        let dev = Device::Cpu;
+        let (vm32, m32) = model(cfg());
+        vm32.data().lock().unwrap()["norm.shift"]
+            .set(&Tensor::full(0.2f32, 8, &dev).unwrap())
+            .unwrap();
+        let vm64 = VarMap::new();
+        let m64 = SeqAutoencoder::load(
+            cfg(),
+            VarBuilder::from_varmap(&vm64, candle_core::DType::F64, &dev),
+        )
+        .unwrap();
+        for (name, v) in vm32.data().lock().unwrap().iter() {
+            vm64.data().lock().unwrap()[name]
+                .set(&v.as_tensor().to_dtype(candle_core::DType::F64).unwrap())
+                .unwrap();
+        }
+        let x = Tensor::randn(0f32, 1.0, (4, 6, 8), &dev).unwrap();
+        let lengths = [6, 2, 5, 1];
+        let l32 = m32.reconstruction_loss(&x, &lengths).unwrap();
+        let l64 = m64
+            .reconstruction_loss(&x.to_dtype(candle_core::DType::F64).unwrap(), &lengths)
+            .unwrap();
+        let (a, b) = (
+            l32.to_scalar::<f32>().unwrap() as f64,
+            l64.to_scalar::<f64>().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "loss {a} vs {b}");
+        let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
+        let mut checked = 0;
+        for (name, v) in vm32.data().lock().unwrap().iter() {
+            if !crate::init::is_trainable(name) {
+                continue;
+            }
+            let w64 = &vm64.data().lock().unwrap()[name];
+            let ga = g32
+                .get(v.as_tensor())
+                .expect(name)
+                .to_dtype(candle_core::DType::F64)
+                .unwrap();
+            let gb = g64.get(w64.as_tensor()).expect(name).clone();
+            let scale: f64 = gb
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            let d: f64 = (ga - &gb)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap();
+            assert!(
+                d <= 1e-4 * scale.max(1e-3),
+                "{name}: gradient differs by {d} (scale {scale})"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 16, "only {checked} variables checked");
     }
 }

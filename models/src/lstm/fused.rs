@@ -1,12 +1,12 @@
 //! The recurrent part of an LSTM layer over a whole padded batch as one candle custom op,
 //! with a hand-written backward (backpropagation through time).
 //!
-//! Input `gx [B, T, 4H]` is the input projection `x W_ihᵀ + b_ih + b_hh` of every step
-//! (computed outside with one matrix product, so candle's autograd handles `W_ih`, the
-//! biases and `x`), or `[B, 1, 4H]` when the input is the same at every step (the decoder's
-//! repeated code). `w_hh [4H, H]`. Output `h [B, T, H]`: each valid step's hidden state, zero
-//! at padded steps (`t ≥ lengths[b]`), where the state is carried unchanged, exactly like
-//! PyTorch's packed sequences.
+//! Inputs: `xw [B·T, 4H]` (row `b·T + t`), the input projection `x W_ihᵀ` of every step
+//! (computed outside with one matrix product, so candle's autograd handles `W_ih` and `x`),
+//! or `[B, 4H]` when the input is the same at every step (the decoder's repeated code);
+//! `w_hh [4H, H]`; `bias [4H]` (`b_ih + b_hh`). Output `h [B·T, H]`: each valid step's
+//! hidden state, zero at padded steps (`t ≥ lengths[b]`), where the state is carried
+//! unchanged, exactly like PyTorch's packed sequences.
 //!
 //! Forward, per step `t` and valid row: `a = gx_t + h_{t-1} W_hhᵀ`, `i, f, o = σ(a_i, a_f,
 //! a_o)`, `g = tanh(a_g)`, `c_t = f c_{t-1} + i g`, `h_t = o tanh(c_t)`. Backward, from
@@ -24,7 +24,7 @@
 //! synchronisation inside the recurrence); gates, cells and states are stored for the
 //! backward pass in the op itself.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
 /// Rows per thread below which splitting the batch does not pay.
@@ -82,19 +82,20 @@ impl LstmSeq {
         }
     }
 
-    /// Runs the op: `gx [B, T|1, 4H]`, `w_hh [4H, H]` → `h [B, T, H]`, and the cell state
-    /// after each row's last valid step, `[B·H]` row-major.
+    /// Runs the op: `xw [B·T | B, 4H]`, `w_hh [4H, H]`, `bias [4H]` → `h [B·T, H]`, and the
+    /// cell state after each row's last valid step, `[B·H]` row-major.
     pub(crate) fn apply(
         lengths: &[usize],
         n_steps: usize,
-        gx: &Tensor,
+        xw: &Tensor,
         w_hh: &Tensor,
+        bias: &Tensor,
         groups: Option<usize>,
     ) -> Result<(Tensor, Vec<f32>)> {
         let hidden = w_hh.dim(1)?;
         let op = Self::new(lengths, n_steps, hidden, groups);
         let stash = op.stash.clone();
-        let out = gx.apply_op2(w_hh, op)?;
+        let out = xw.apply_op3(w_hh, bias, op)?;
         let mut cells = vec![0f32; lengths.len() * hidden];
         for g in stash.lock().unwrap().iter() {
             let n = g.rows.len();
@@ -209,115 +210,121 @@ pub(crate) fn tanh_f32(x: f32) -> f32 {
     1.0 - 2.0 / (1.0 + exp_f32(2.0 * x))
 }
 
-/// Forward cell for `rows` rows (row-major, `h` wide): pre-activations `a [rows, 4H]`
-/// become activations in place; writes `c`, `tanh c`, `h` from the previous cells `c_prev`.
+/// Forward cell of one row: pre-activations `a = [a_i | a_f | a_g | a_o]` (each `H`) become
+/// the activations in place; writes `c`, `tanh c` and `h` from the previous cell `cp`.
+/// One row per call: with every slice a separate argument (so known not to alias), the loop
+/// vectorises without run-time overlap checks.
 #[inline(always)]
-fn cell_fwd_body(
-    h: usize,
-    a: &mut [f32],
-    c_prev: &[f32],
+#[allow(clippy::too_many_arguments)]
+fn row_fwd_body(
+    ai: &mut [f32],
+    af: &mut [f32],
+    ag: &mut [f32],
+    ao: &mut [f32],
+    cp: &[f32],
     c: &mut [f32],
     tc: &mut [f32],
     hs: &mut [f32],
 ) {
-    let rows = c.len() / h;
-    for r in 0..rows {
-        let (ai, rest) = a[r * 4 * h..(r + 1) * 4 * h].split_at_mut(h);
-        let (af, rest) = rest.split_at_mut(h);
-        let (ag, ao) = rest.split_at_mut(h);
-        let cp = &c_prev[r * h..(r + 1) * h];
-        let cr = &mut c[r * h..(r + 1) * h];
-        let tr = &mut tc[r * h..(r + 1) * h];
-        let hr = &mut hs[r * h..(r + 1) * h];
-        for j in 0..h {
-            let i = sigmoid_f32(ai[j]);
-            let f = sigmoid_f32(af[j]);
-            let g = tanh_f32(ag[j]);
-            let o = sigmoid_f32(ao[j]);
-            let cn = f * cp[j] + i * g;
-            let t = tanh_f32(cn);
-            ai[j] = i;
-            af[j] = f;
-            ag[j] = g;
-            ao[j] = o;
-            cr[j] = cn;
-            tr[j] = t;
-            hr[j] = o * t;
-        }
+    let h = c.len();
+    let (ai, af, ag, ao) = (&mut ai[..h], &mut af[..h], &mut ag[..h], &mut ao[..h]);
+    let (cp, tc, hs) = (&cp[..h], &mut tc[..h], &mut hs[..h]);
+    for j in 0..h {
+        let i = sigmoid_f32(ai[j]);
+        let f = sigmoid_f32(af[j]);
+        let g = tanh_f32(ag[j]);
+        let o = sigmoid_f32(ao[j]);
+        let cn = f * cp[j] + i * g;
+        let t = tanh_f32(cn);
+        ai[j] = i;
+        af[j] = f;
+        ag[j] = g;
+        ao[j] = o;
+        c[j] = cn;
+        tc[j] = t;
+        hs[j] = o * t;
     }
 }
 
-/// Backward cell for `rows` rows: from the hidden-state gradient `dh [rows, H]` and the
-/// carried cell gradient `dc [rows, H]` (updated in place to the gradient for `c_{t-1}`),
-/// writes the pre-activation gradients `da [rows, 4H]`.
+/// Backward cell of one row: from the hidden-state gradient `dh` and the carried cell
+/// gradient `dc` (updated in place to the gradient for `c_{t-1}`), writes the pre-activation
+/// gradients `d = [d_i | d_f | d_g | d_o]`.
 #[inline(always)]
-fn cell_bwd_body(
-    h: usize,
-    acts: &[f32],
+#[allow(clippy::too_many_arguments)]
+fn row_bwd_body(
+    ai: &[f32],
+    af: &[f32],
+    ag: &[f32],
+    ao: &[f32],
     tc: &[f32],
-    c_prev: &[f32],
+    cp: &[f32],
     dh: &[f32],
     dc: &mut [f32],
-    da: &mut [f32],
+    di: &mut [f32],
+    df: &mut [f32],
+    dg: &mut [f32],
+    d_o: &mut [f32],
 ) {
-    let rows = dh.len() / h;
-    for r in 0..rows {
-        let a = &acts[r * 4 * h..(r + 1) * 4 * h];
-        let (ai, rest) = a.split_at(h);
-        let (af, rest) = rest.split_at(h);
-        let (ag, ao) = rest.split_at(h);
-        let (di, rest) = da[r * 4 * h..(r + 1) * 4 * h].split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dg, d_o) = rest.split_at_mut(h);
-        let tr = &tc[r * h..(r + 1) * h];
-        let cp = &c_prev[r * h..(r + 1) * h];
-        let dhr = &dh[r * h..(r + 1) * h];
-        let dcr = &mut dc[r * h..(r + 1) * h];
-        for j in 0..h {
-            let (i, f, g, o, t) = (ai[j], af[j], ag[j], ao[j], tr[j]);
-            let dhj = dhr[j];
-            let dcj = dhj * o * (1.0 - t * t) + dcr[j];
-            di[j] = dcj * g * i * (1.0 - i);
-            df[j] = dcj * cp[j] * f * (1.0 - f);
-            dg[j] = dcj * i * (1.0 - g * g);
-            d_o[j] = dhj * t * o * (1.0 - o);
-            dcr[j] = dcj * f;
-        }
+    let h = dc.len();
+    let (ai, af, ag, ao) = (&ai[..h], &af[..h], &ag[..h], &ao[..h]);
+    let (tc, cp, dh) = (&tc[..h], &cp[..h], &dh[..h]);
+    let (di, df, dg, d_o) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut d_o[..h]);
+    for j in 0..h {
+        let (i, f, g, o, t) = (ai[j], af[j], ag[j], ao[j], tc[j]);
+        let dhj = dh[j];
+        let dcj = dhj * o * (1.0 - t * t) + dc[j];
+        di[j] = dcj * g * i * (1.0 - i);
+        df[j] = dcj * cp[j] * f * (1.0 - f);
+        dg[j] = dcj * i * (1.0 - g * g);
+        d_o[j] = dhj * t * o * (1.0 - o);
+        dc[j] = dcj * f;
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn cell_fwd_avx2(
-    h: usize,
-    a: &mut [f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    tc: &mut [f32],
-    hs: &mut [f32],
-) {
-    cell_fwd_body(h, a, c_prev, c, tc, hs)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn cell_bwd_avx2(
-    h: usize,
-    acts: &[f32],
-    tc: &[f32],
-    c_prev: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    da: &mut [f32],
+unsafe fn row_fwd_avx2(
+    ai: &mut [f32],
+    af: &mut [f32],
+    ag: &mut [f32],
+    ao: &mut [f32],
+    cp: &[f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    hs: &mut [f32],
 ) {
-    cell_bwd_body(h, acts, tc, c_prev, dh, dc, da)
+    row_fwd_body(ai, af, ag, ao, cp, c, tc, hs)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_bwd_avx2(
+    ai: &[f32],
+    af: &[f32],
+    ag: &[f32],
+    ao: &[f32],
+    tc: &[f32],
+    cp: &[f32],
+    dh: &[f32],
+    dc: &mut [f32],
+    di: &mut [f32],
+    df: &mut [f32],
+    dg: &mut [f32],
+    d_o: &mut [f32],
+) {
+    row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o)
+}
+
+/// Whether the AVX2 + FMA versions can run (checked once).
 fn has_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX2.get_or_init(|| {
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -325,6 +332,8 @@ fn has_avx2() -> bool {
     }
 }
 
+/// Forward cell for the rows of `c` (row-major, `h` wide): `a [rows, 4H]` pre-activations
+/// become activations in place; writes `c`, `tanh c`, `h` from the previous cells `c_prev`.
 fn cell_fwd(
     h: usize,
     a: &mut [f32],
@@ -333,14 +342,29 @@ fn cell_fwd(
     tc: &mut [f32],
     hs: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports the enabled features (checked above).
-        return unsafe { cell_fwd_avx2(h, a, c_prev, c, tc, hs) };
+    let avx2 = has_avx2();
+    let rows = a
+        .chunks_exact_mut(4 * h)
+        .zip(c_prev.chunks_exact(h))
+        .zip(c.chunks_exact_mut(h))
+        .zip(tc.chunks_exact_mut(h))
+        .zip(hs.chunks_exact_mut(h));
+    for ((((a, cp), c), tc), hs) in rows {
+        let (ai, rest) = a.split_at_mut(h);
+        let (af, rest) = rest.split_at_mut(h);
+        let (ag, ao) = rest.split_at_mut(h);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports the enabled features (checked by `has_avx2`).
+            unsafe { row_fwd_avx2(ai, af, ag, ao, cp, c, tc, hs) };
+            continue;
+        }
+        let _ = avx2;
+        row_fwd_body(ai, af, ag, ao, cp, c, tc, hs);
     }
-    cell_fwd_body(h, a, c_prev, c, tc, hs)
 }
 
+/// Backward cell for the rows of `dh` (see [`row_bwd_body`]).
 fn cell_bwd(
     h: usize,
     acts: &[f32],
@@ -350,12 +374,29 @@ fn cell_bwd(
     dc: &mut [f32],
     da: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU supports the enabled features (checked above).
-        return unsafe { cell_bwd_avx2(h, acts, tc, c_prev, dh, dc, da) };
+    let avx2 = has_avx2();
+    let rows = acts
+        .chunks_exact(4 * h)
+        .zip(tc.chunks_exact(h))
+        .zip(c_prev.chunks_exact(h))
+        .zip(dh.chunks_exact(h))
+        .zip(dc.chunks_exact_mut(h))
+        .zip(da.chunks_exact_mut(4 * h));
+    for (((((a, tc), cp), dh), dc), da) in rows {
+        let (ai, rest) = a.split_at(h);
+        let (af, rest) = rest.split_at(h);
+        let (ag, ao) = rest.split_at(h);
+        let (di, rest) = da.split_at_mut(h);
+        let (df, rest) = rest.split_at_mut(h);
+        let (dg, d_o) = rest.split_at_mut(h);
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports the enabled features (checked by `has_avx2`).
+            unsafe { row_bwd_avx2(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o) };
+            continue;
+        }
+        row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o);
     }
-    cell_bwd_body(h, acts, tc, c_prev, dh, dc, da)
 }
 
 /// A contiguous `f32` view of a CPU storage with its layout, or an error.
@@ -369,20 +410,97 @@ fn as_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     }
 }
 
+/// Calls `f` with the `f32` data of `t` in row-major order, without copying when `t` is
+/// contiguous (a copy otherwise).
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(s) => Ok(f(as_f32(s, layout, "tensor")?)),
+        _ => candle_core::bail!("lstm kernel: CPU tensors only"),
+    }
+}
+
+/// Recycled scratch buffers. The kernel's buffers are megabytes each and are needed at every
+/// batch; fresh allocations of that size are fresh pages from the OS each time (page faults
+/// and zeroing cost as much as the arithmetic). Bounded to [`POOL_BYTES`].
+static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+const POOL_BYTES: usize = 256 << 20;
+
+/// A buffer of `len` values: zeros when `zeroed`, else arbitrary (stale but initialised)
+/// values that the caller overwrites before reading.
+fn take(len: usize, zeroed: bool) -> Vec<f32> {
+    let recycled = {
+        let mut pool = POOL.lock().unwrap();
+        let best = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        best.map(|i| pool.swap_remove(i))
+    };
+    match recycled {
+        Some(mut v) => {
+            if zeroed {
+                v.clear();
+                v.resize(len, 0.0);
+            } else if v.len() >= len {
+                v.truncate(len);
+            } else {
+                v.resize(len, 0.0);
+            }
+            v
+        }
+        None => vec![0.0; len],
+    }
+}
+
+/// Returns a buffer to the pool (dropped if the pool is full).
+fn give(v: Vec<f32>) {
+    let mut pool = POOL.lock().unwrap();
+    let held: usize = pool.iter().map(|v| v.capacity() * 4).sum();
+    if held + v.capacity() * 4 <= POOL_BYTES {
+        pool.push(v);
+    }
+}
+
+impl Drop for GroupStash {
+    fn drop(&mut self) {
+        for v in [
+            &mut self.acts,
+            &mut self.cells,
+            &mut self.tanh_c,
+            &mut self.hidden,
+        ] {
+            give(std::mem::take(v));
+        }
+    }
+}
+
 impl LstmSeq {
     /// Forward of one row group; returns its stash.
-    fn forward_group(&self, rows: Vec<usize>, gx: &[f32], repeat: bool, w: &[f32]) -> GroupStash {
+    fn forward_group(
+        &self,
+        rows: Vec<usize>,
+        gx: &[f32],
+        repeat: bool,
+        w: &[f32],
+        bias: &[f32],
+    ) -> GroupStash {
         let (t_n, h) = (self.n_steps, self.hidden);
         let n = rows.len();
         let active: Vec<usize> = (0..t_n)
             .map(|t| rows.iter().take_while(|&&b| self.lengths[b] > t).count())
             .collect();
-        let mut acts = vec![0f32; t_n * n * 4 * h];
-        let mut cells = vec![0f32; t_n * n * h];
-        let mut tanh_c = vec![0f32; t_n * n * h];
-        let mut hidden = vec![0f32; t_n * n * h];
+        // Only the rows running at a step are written and read, except `hidden`, which the
+        // backward's dW product reads whole (times zero gradients): it must be finite.
+        let mut acts = take(t_n * n * 4 * h, false);
+        let mut cells = take(t_n * n * h, false);
+        let mut tanh_c = take(t_n * n * h, false);
+        let mut hidden = take(t_n * n * h, true);
         let gx_steps = if repeat { 1 } else { t_n };
-        let zeros = vec![0f32; n * h];
+        let zeros = take(n * h, true);
         for t in 0..t_n {
             let m = active[t];
             if m == 0 {
@@ -393,7 +511,9 @@ impl LstmSeq {
             for (r, &b) in rows[..m].iter().enumerate() {
                 let tt = if repeat { 0 } else { t };
                 let src = &gx[(b * gx_steps + tt) * 4 * h..(b * gx_steps + tt + 1) * 4 * h];
-                a[r * 4 * h..(r + 1) * 4 * h].copy_from_slice(src);
+                for ((d, s), b) in a[r * 4 * h..(r + 1) * 4 * h].iter_mut().zip(src).zip(bias) {
+                    *d = s + b;
+                }
             }
             if t > 0 {
                 // a += h_{t-1} · W_hhᵀ  (W_hh is [4H, H] row-major).
@@ -415,6 +535,7 @@ impl LstmSeq {
                 &mut cur_h[..m * h],
             );
         }
+        give(zeros);
         GroupStash {
             rows,
             active,
@@ -427,14 +548,20 @@ impl LstmSeq {
 
     /// Backward of one row group: `dy` is the output gradient `[B, T, H]` (whole batch);
     /// writes this group's rows of `dgx` (`[B, T|1, 4H]`, zero-initialised) and returns
-    /// its `dW_hh [4H, H]`.
-    fn backward_group(&self, g: &GroupStash, dy: &[f32], w: &[f32], dgx: &mut RowsMut) -> Vec<f32> {
+    /// its `dW_hh [4H, H]` and `d bias [4H]`.
+    fn backward_group(
+        &self,
+        g: &GroupStash,
+        dy: &[f32],
+        w: &[f32],
+        dgx: &mut RowsMut,
+    ) -> (Vec<f32>, Vec<f32>) {
         let (t_n, h) = (self.n_steps, self.hidden);
         let n = g.rows.len();
-        let mut da = vec![0f32; t_n * n * 4 * h];
-        let mut dh = vec![0f32; n * h];
-        let mut dc = vec![0f32; n * h];
-        let zeros = vec![0f32; n * h];
+        let mut da = take(t_n * n * 4 * h, true);
+        let mut dh = take(n * h, true);
+        let mut dc = take(n * h, true);
+        let zeros = take(n * h, true);
         for t in (0..t_n).rev() {
             let m = g.active[t];
             if m == 0 {
@@ -492,18 +619,23 @@ impl LstmSeq {
                 (h, 1),
             );
         }
-        // Scatter (or, for a repeated input, sum over steps) into dgx.
+        // Scatter (or, for a repeated input, sum over steps) into dgx; sum for the bias.
+        let mut db = vec![0f32; 4 * h];
         for t in 0..t_n {
             let m = g.active[t];
             for (r, &b) in g.rows[..m].iter().enumerate() {
                 let src = &da[(t * n + r) * 4 * h..(t * n + r + 1) * 4 * h];
                 let dst = dgx.row(b, if dgx.steps == 1 { 0 } else { t });
-                for (d, s) in dst.iter_mut().zip(src) {
+                for ((d, s), acc) in dst.iter_mut().zip(src).zip(db.iter_mut()) {
                     *d += s;
+                    *acc += s;
                 }
             }
         }
-        dw
+        for v in [da, dh, dc, zeros] {
+            give(v);
+        }
+        (dw, db)
     }
 }
 
@@ -531,7 +663,7 @@ impl RowsMut {
     }
 }
 
-impl CustomOp2 for LstmSeq {
+impl CustomOp3 for LstmSeq {
     fn name(&self) -> &'static str {
         "lstm-seq"
     }
@@ -542,37 +674,44 @@ impl CustomOp2 for LstmSeq {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (b_n, gx_steps, four_h) = l1.shape().dims3()?;
-        let (h, t_n) = (self.hidden, self.n_steps);
-        if four_h != 4 * h || l2.shape().dims2()? != (4 * h, h) || b_n != self.lengths.len() {
+        let (xw_rows, four_h) = l1.shape().dims2()?;
+        let (h, t_n, b_n) = (self.hidden, self.n_steps, self.lengths.len());
+        if four_h != 4 * h || l2.shape().dims2()? != (4 * h, h) || l3.shape().dims1()? != 4 * h {
             candle_core::bail!(
-                "lstm kernel: gx {:?}, w_hh {:?} do not fit H = {h}, B = {}",
+                "lstm kernel: xw {:?}, w_hh {:?}, bias {:?} do not fit H = {h}",
                 l1.shape(),
                 l2.shape(),
-                self.lengths.len()
+                l3.shape(),
             );
         }
-        if gx_steps != t_n && gx_steps != 1 {
-            candle_core::bail!("lstm kernel: gx has {gx_steps} steps, expected {t_n} or 1");
-        }
+        let gx_steps = if xw_rows == b_n * t_n {
+            t_n
+        } else if xw_rows == b_n {
+            1
+        } else {
+            candle_core::bail!("lstm kernel: xw has {xw_rows} rows, expected {b_n}×{t_n} or {b_n}");
+        };
         if self.lengths.iter().any(|&l| l == 0 || l > t_n) {
             candle_core::bail!("lstm kernel: lengths must lie in 1..={t_n}");
         }
         let repeat = gx_steps == 1 && t_n != 1;
-        let gx = as_f32(s1, l1, "gx")?;
+        let gx = as_f32(s1, l1, "xw")?;
         let w = as_f32(s2, l2, "w_hh")?;
+        let bias = as_f32(s3, l3, "bias")?;
         let groups = self.groups(self.n_groups);
         let stashes: Vec<GroupStash> = if groups.len() == 1 {
             groups
                 .into_iter()
-                .map(|rows| self.forward_group(rows, gx, repeat, w))
+                .map(|rows| self.forward_group(rows, gx, repeat, w, bias))
                 .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = groups
                     .into_iter()
-                    .map(|rows| s.spawn(move || self.forward_group(rows, gx, repeat, w)))
+                    .map(|rows| s.spawn(move || self.forward_group(rows, gx, repeat, w, bias)))
                     .collect();
                 handles.into_iter().map(|j| j.join().unwrap()).collect()
             })
@@ -588,62 +727,249 @@ impl CustomOp2 for LstmSeq {
             }
         }
         *self.stash.lock().unwrap() = stashes;
-        Ok((CpuStorage::F32(out), Shape::from((b_n, t_n, h))))
+        Ok((CpuStorage::F32(out), Shape::from((b_n * t_n, h))))
     }
 
     fn bwd(
         &self,
-        gx: &Tensor,
+        xw: &Tensor,
         w_hh: &Tensor,
+        _bias: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let h = self.hidden;
-        let (b_n, gx_steps, _) = gx.dims3()?;
-        let dy = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let w = w_hh.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let xw_rows = xw.dim(0)?;
+        let gx_steps = xw_rows / self.lengths.len().max(1);
         let stash = self.stash.lock().unwrap();
         if stash.is_empty() {
             candle_core::bail!("lstm kernel: backward without a forward");
         }
-        let mut dgx = vec![0f32; b_n * gx_steps * 4 * h];
+        let mut dgx = vec![0f32; xw_rows * 4 * h];
         let rows = RowsMut {
             ptr: dgx.as_mut_ptr(),
             steps: gx_steps,
             width: 4 * h,
             len: dgx.len(),
         };
-        let partials: Vec<Vec<f32>> = if stash.len() == 1 {
-            let mut rows = rows;
-            vec![self.backward_group(&stash[0], &dy, &w, &mut rows)]
-        } else {
-            let rows = &rows;
-            let (dy, w) = (&dy, &w);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = stash
-                    .iter()
-                    .map(|g| {
-                        s.spawn(move || {
-                            let mut rows = RowsMut { ..*rows };
-                            self.backward_group(g, dy, w, &mut rows)
-                        })
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = with_f32(grad_res, |dy| {
+            with_f32(w_hh, |w| {
+                if stash.len() == 1 {
+                    let mut rows = rows;
+                    vec![self.backward_group(&stash[0], dy, w, &mut rows)]
+                } else {
+                    let rows = &rows;
+                    std::thread::scope(|s| {
+                        let handles: Vec<_> = stash
+                            .iter()
+                            .map(|g| {
+                                s.spawn(move || {
+                                    let mut rows = RowsMut { ..*rows };
+                                    self.backward_group(g, dy, w, &mut rows)
+                                })
+                            })
+                            .collect();
+                        handles.into_iter().map(|j| j.join().unwrap()).collect()
                     })
-                    .collect();
-                handles.into_iter().map(|j| j.join().unwrap()).collect()
+                }
             })
-        };
+        })??;
         let mut dw = vec![0f32; 4 * h * h];
-        for p in &partials {
-            for (d, s) in dw.iter_mut().zip(p) {
+        let mut db = vec![0f32; 4 * h];
+        for (pw, pb) in &partials {
+            for (d, s) in dw.iter_mut().zip(pw) {
+                *d += s;
+            }
+            for (d, s) in db.iter_mut().zip(pb) {
                 *d += s;
             }
         }
-        let dev = gx.device();
+        let dev = xw.device();
         Ok((
-            Some(Tensor::from_vec(dgx, (b_n, gx_steps, 4 * h), dev)?),
+            Some(Tensor::from_vec(dgx, (xw_rows, 4 * h), dev)?),
             Some(Tensor::from_vec(dw, (4 * h, h), dev)?),
+            Some(Tensor::from_vec(db, 4 * h, dev)?),
         ))
     }
+}
+
+/// `x [N, C] + b [C]` on every row, with a backward that sums the gradient over rows
+/// directly (candle's broadcast backward reduces over the leading axis element by element,
+/// which dominated the cost of the linear layers applied to every step). `f32`, CPU.
+struct RowBias;
+
+impl CustomOp2 for RowBias {
+    fn name(&self) -> &'static str {
+        "row-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c) = l1.shape().dims2()?;
+        if l2.shape().dims1()? != c {
+            candle_core::bail!("row bias: x {:?}, bias {:?}", l1.shape(), l2.shape());
+        }
+        let x = as_f32(s1, l1, "x")?;
+        let b = as_f32(s2, l2, "bias")?;
+        let mut out = Vec::with_capacity(n * c);
+        for row in x.chunks_exact(c) {
+            out.extend(row.iter().zip(b).map(|(x, b)| x + b));
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, c))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let c = b.dim(0)?;
+        let mut db = vec![0f32; c];
+        with_f32(grad, |g| {
+            for row in g.chunks_exact(c) {
+                for (d, v) in db.iter_mut().zip(row) {
+                    *d += v;
+                }
+            }
+        })?;
+        Ok((
+            Some(grad.clone()),
+            Some(Tensor::from_vec(db, c, b.device())?),
+        ))
+    }
+}
+
+/// `x [N, C] + bias [C]` per row (see [`RowBias`]); other dtypes and devices broadcast.
+pub(crate) fn add_row_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 && x.device().is_cpu() && x.rank() == 2 {
+        x.contiguous()?.apply_op2(&bias.contiguous()?, RowBias)
+    } else {
+        x.broadcast_add(bias)
+    }
+}
+
+/// Mean squared error over the valid rows of `[B·T, D]` tensors (row `b·T + t` is valid
+/// when `t < lengths[b]`): `Σ (p − x)² / (D · Σ lengths)`, a scalar. One pass forward and one
+/// backward instead of a mask, a product, a difference, a square and a sum, each on the whole
+/// batch. `f32`, CPU.
+struct MaskedMse {
+    lengths: Vec<usize>,
+    n_steps: usize,
+}
+
+impl MaskedMse {
+    fn valid_rows(&self) -> impl Iterator<Item = usize> + '_ {
+        self.lengths
+            .iter()
+            .enumerate()
+            .flat_map(move |(b, &l)| (b * self.n_steps)..(b * self.n_steps + l))
+    }
+
+    fn count(&self, d: usize) -> f64 {
+        (self.lengths.iter().sum::<usize>() * d).max(1) as f64
+    }
+}
+
+impl CustomOp2 for MaskedMse {
+    fn name(&self) -> &'static str {
+        "masked-mse"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, d) = l1.shape().dims2()?;
+        if l2.shape().dims2()? != (n, d) || n != self.lengths.len() * self.n_steps {
+            candle_core::bail!("masked mse: pred {:?}, target {:?}", l1.shape(), l2.shape());
+        }
+        let (p, x) = (as_f32(s1, l1, "pred")?, as_f32(s2, l2, "target")?);
+        let mut total = 0f64;
+        for r in self.valid_rows() {
+            let row: f32 = p[r * d..(r + 1) * d]
+                .iter()
+                .zip(&x[r * d..(r + 1) * d])
+                .map(|(p, x)| (p - x) * (p - x))
+                .sum();
+            total += row as f64;
+        }
+        let v = (total / self.count(d)) as f32;
+        Ok((CpuStorage::F32(vec![v]), Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (n, d) = pred.dims2()?;
+        let g = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
+        let scale = (2.0 * g as f64 / self.count(d)) as f32;
+        let mut dp = vec![0f32; n * d];
+        with_f32(pred, |p| {
+            with_f32(target, |x| {
+                for r in self.valid_rows() {
+                    let span = r * d..(r + 1) * d;
+                    let rows = dp[span.clone()]
+                        .iter_mut()
+                        .zip(&p[span.clone()])
+                        .zip(&x[span]);
+                    for ((o, p), x) in rows {
+                        *o = scale * (p - x);
+                    }
+                }
+            })
+        })??;
+        let dev = pred.device();
+        let dx = if target.track_op() {
+            Some(Tensor::from_vec(
+                dp.iter().map(|v| -v).collect::<Vec<_>>(),
+                (n, d),
+                dev,
+            )?)
+        } else {
+            None
+        };
+        Ok((Some(Tensor::from_vec(dp, (n, d), dev)?), dx))
+    }
+}
+
+/// Masked mean squared error of `[B·T, D]` predictions and targets (see [`MaskedMse`]);
+/// other dtypes and devices use tensor ops.
+pub(crate) fn masked_mse_rows(
+    pred: &Tensor,
+    target: &Tensor,
+    lengths: &[usize],
+    n_steps: usize,
+) -> Result<Tensor> {
+    if pred.dtype() == candle_core::DType::F32 && pred.device().is_cpu() {
+        let op = MaskedMse {
+            lengths: lengths.to_vec(),
+            n_steps,
+        };
+        return pred.contiguous()?.apply_op2(&target.contiguous()?, op);
+    }
+    let (_, d) = pred.dims2()?;
+    let m = crate::lstm::step_masks(lengths, n_steps, pred.dtype(), pred.device())?
+        .reshape((lengths.len() * n_steps, 1))?;
+    let n: usize = lengths.iter().sum::<usize>() * d;
+    (pred - target)?
+        .broadcast_mul(&m)?
+        .sqr()?
+        .sum_all()?
+        .affine(1.0 / n.max(1) as f64, 0.0)
 }
 
 #[cfg(test)]
@@ -672,5 +998,48 @@ mod tests {
         assert!(sigmoid_f32(-1e4) < 1e-30);
         assert_eq!(tanh_f32(1e4), 1.0);
         assert_eq!(tanh_f32(-1e4), -1.0);
+    }
+
+    #[test]
+    fn row_bias_matches_broadcast_add_and_its_gradient() {
+        let dev = candle_core::Device::Cpu;
+        let x = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, (9, 5), &dev).unwrap())
+            .unwrap();
+        let b = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, 5, &dev).unwrap()).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (9, 5), &dev).unwrap();
+        let fast = add_row_bias(x.as_tensor(), b.as_tensor()).unwrap();
+        let slow = x.as_tensor().broadcast_add(b.as_tensor()).unwrap();
+        let diff = |a: &Tensor, c: &Tensor| -> f32 {
+            (a - c)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        assert!(diff(&fast, &slow) < 1e-6);
+        let gf = (&fast * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gs = (&slow * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &b] {
+            let (a, c) = (
+                gf.get(v.as_tensor()).unwrap(),
+                gs.get(v.as_tensor()).unwrap(),
+            );
+            assert!(diff(a, c) < 1e-5);
+        }
+        // The bias gradient is the column sum of the output gradient.
+        let col0: f32 = w
+            .narrow(1, 0, 1)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        let db: Vec<f32> = gf.get(b.as_tensor()).unwrap().to_vec1().unwrap();
+        assert!((db[0] - col0).abs() < 1e-5);
     }
 }
