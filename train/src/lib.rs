@@ -10,6 +10,7 @@
 //! - [`export`]: trained models as Chorder model bundles.
 //! - [`experiment`]: both models on one split, evaluated, bundled and reported.
 //! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
+//! - [`npy`]: a data set as `.npy` files (for the PyTorch reference script).
 //! - [`report`]: `report.md` with its PNG charts.
 //! - [`synth`]: a synthetic data set with a known answer.
 
@@ -22,6 +23,7 @@ pub mod experiment;
 pub mod export;
 pub mod loss;
 pub mod metrics;
+pub mod npy;
 pub mod optim;
 pub mod report;
 pub mod synth;

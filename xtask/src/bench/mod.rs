@@ -8,6 +8,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+mod train;
+
 /// Run one benchmark suite.
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,6 +27,8 @@ enum Suite {
     Models(CriterionArgs),
     /// Plugin audio-thread `process()` and worker cost: criterion, chorder-plugin.
     Plugin(CriterionArgs),
+    /// Seconds per epoch of the study's model next to PyTorch (or `--parity`: held-out R²).
+    Train(train::TrainArgs),
 }
 
 /// Options passed through to a criterion suite.
@@ -41,6 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Suite::Frontend(a) => criterion("chorder-engine", Some("frontend"), &a.rest),
         Suite::Models(a) => criterion("chorder-models", None, &a.rest),
         Suite::Plugin(a) => criterion("chorder-plugin", None, &a.rest),
+        Suite::Train(a) => train::run(a),
     }
 }
 
