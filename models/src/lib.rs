@@ -16,6 +16,7 @@ pub mod feature_autoencoder;
 pub mod hitmusicnet;
 pub mod init;
 pub mod lstm;
+mod matmul;
 pub mod mlp;
 pub mod musicnn;
 pub mod regressor;

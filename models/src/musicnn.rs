@@ -29,6 +29,7 @@ use crate::bundle::{
     BundleError, BundleMeta, FirstWindow, Licence, ModelBundle, NamedTensor, OutputSpec,
     Provenance, SourceTensor, StreamingContract, FORMAT_VERSION,
 };
+use crate::matmul::sgemm;
 use crate::tf_checkpoint::{CheckpointError, TfTensor};
 
 /// `model_kind` of musicnn bundles.
@@ -230,64 +231,6 @@ impl Affine {
     #[inline]
     fn relu_bn(&self, c: usize, z: f32, bias: f32) -> f32 {
         self.scale[c] * (z + bias).max(0.0) + self.shift[c]
-    }
-}
-
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]` with `gemm` (the engine behind candle's CPU matmul),
-/// called directly so that im2col matrices can be strided views of the input: `lhs(i, j)` is
-/// `lhs[i·lhs_rs + j·lhs_cs]` (rows may overlap), `rhs(i, j)` is `rhs[i·rhs_rs + j·rhs_cs]`,
-/// `dst(i, j)` is `dst[i·dst_rs + j·dst_cs]`. Threads: candle's setting (`RAYON_NUM_THREADS`).
-///
-/// `gemm` copies ("packs") an operand into its microkernel layout unless it is already
-/// column-contiguous: `lhs_rs == 1` makes the lhs copy a block copy (a gather otherwise), and
-/// `rhs_rs == 1` lets it read the rhs in place, so callers arrange for unit row strides.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    (m, k, n): (usize, usize, usize),
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Bounds of every element gemm touches, checked once here.
-    assert!((m - 1) * lhs_rs + (k.max(1) - 1) * lhs_cs < lhs.len() || k == 0);
-    assert!((k.max(1) - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len() || k == 0);
-    assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
-    let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every index gemm forms inside the three slices; `dst`
-    // is borrowed mutably and does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
     }
 }
 

@@ -35,6 +35,7 @@ use crate::bundle::{
     BundleError, BundleMeta, FirstWindow, Licence, ModelBundle, NamedTensor, OutputSpec,
     Provenance, SourceTensor, StreamingContract, FORMAT_VERSION,
 };
+use crate::matmul::sgemm;
 
 /// `model_kind` of VGGish bundles.
 pub const MODEL_KIND: &str = "vggish";
@@ -442,57 +443,6 @@ fn gemv_generic(w: &[f32], x: &[f32], out: &mut [f32]) {
             }
         }
         *o = acc.iter().sum::<f32>() + dot_tail(row);
-    }
-}
-
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]` with `gemm`, on one thread unless candle's
-/// thread setting (`RAYON_NUM_THREADS`) says otherwise; `(rs, cs)` are the row and column
-/// strides of each operand.
-fn sgemm(
-    (m, k, n): (usize, usize, usize),
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
-) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    assert!((m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
-    assert!((k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
-    assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
-    let threads = candle_core::utils::get_num_threads();
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every index gemm forms inside the three slices; `dst`
-    // is borrowed mutably and does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
     }
 }
 

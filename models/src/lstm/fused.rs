@@ -27,6 +27,11 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
+use crate::matmul::sgemm_into;
+
+/// The recurrence splits the batch over threads itself; each product runs on one.
+const SERIAL: gemm::Parallelism = gemm::Parallelism::None;
+
 /// Rows per thread below which splitting the batch does not pay.
 const MIN_ROWS_PER_THREAD: usize = 24;
 
@@ -118,62 +123,6 @@ impl LstmSeq {
             groups[i % n_groups].push(b);
         }
         groups
-    }
-}
-
-/// `dst [m, n] (+)= lhs [m, k] · rhs [k, n]`, all given by element strides
-/// `(row stride, column stride)`; single-threaded `gemm`.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    (m, k, n): (usize, usize, usize),
-    dst: &mut [f32],
-    (dst_rs, dst_cs): (usize, usize),
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                for j in 0..n {
-                    dst[i * dst_rs + j * dst_cs] = 0.0;
-                }
-            }
-        }
-        return;
-    }
-    assert!((m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
-    assert!((k - 1) * rhs_rs + (n - 1) * rhs_cs < rhs.len());
-    assert!((m - 1) * dst_rs + (n - 1) * dst_cs < dst.len());
-    // SAFETY: the asserts keep every element gemm touches inside the slices; `dst` is a
-    // unique borrow, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
     }
 }
 
@@ -518,7 +467,17 @@ impl LstmSeq {
             if t > 0 {
                 // a += h_{t-1} · W_hhᵀ  (W_hh is [4H, H] row-major).
                 let hp = &prev_h[(t - 1) * n * h..];
-                sgemm((m, h, 4 * h), a, (4 * h, 1), true, hp, (h, 1), w, (1, h));
+                sgemm_into(
+                    (m, h, 4 * h),
+                    a,
+                    (4 * h, 1),
+                    true,
+                    hp,
+                    (h, 1),
+                    w,
+                    (1, h),
+                    SERIAL,
+                );
             }
             let (prev_c, cur_c) = cells.split_at_mut(t * n * h);
             let c_prev = if t > 0 {
@@ -591,7 +550,7 @@ impl LstmSeq {
             );
             if t > 0 {
                 // dh_{t-1} = da_t · W_hh for running rows (others carry theirs).
-                sgemm(
+                sgemm_into(
                     (m, 4 * h, h),
                     &mut dh[..m * h],
                     (h, 1),
@@ -600,6 +559,7 @@ impl LstmSeq {
                     (4 * h, 1),
                     w,
                     (h, 1),
+                    SERIAL,
                 );
             }
         }
@@ -608,7 +568,7 @@ impl LstmSeq {
         let mut dw = vec![0f32; 4 * h * h];
         if t_n > 1 {
             let k = (t_n - 1) * n;
-            sgemm(
+            sgemm_into(
                 (4 * h, k, h),
                 &mut dw,
                 (h, 1),
@@ -617,6 +577,7 @@ impl LstmSeq {
                 (1, 4 * h),
                 &g.hidden,
                 (h, 1),
+                SERIAL,
             );
         }
         // Scatter (or, for a repeated input, sum over steps) into dgx; sum for the bias.
