@@ -4,48 +4,12 @@
 //! `assert_process_allocs` is on, so an allocation anywhere in the CLAP process path
 //! (wrapper included) aborts this test.
 
-use std::path::PathBuf;
 
 use clack_host::prelude::*;
 
-struct TestShared;
+mod common;
 
-impl SharedHandler<'_> for TestShared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-
-struct TestHost;
-
-impl HostHandlers for TestHost {
-    type Shared<'a> = TestShared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-}
-
-/// The plugin library cargo built for this profile (newest of the uplifted and the deps copy).
-fn plugin_library() -> PathBuf {
-    let name = format!(
-        "{}chorder_plugin{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let candidates = [deps.join(&name), deps.parent().unwrap().join(&name)];
-    candidates
-        .iter()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p.clone())))
-        .max()
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| {
-            panic!(
-                "no {name} near {}: build chorder-plugin first",
-                deps.display()
-            )
-        })
-}
+use common::{plugin_library, TestHost, TestShared};
 
 fn signal(len: usize, channel: usize) -> Vec<f32> {
     (0..len)

@@ -22,44 +22,15 @@ use chorder_plugin::params::PersistedAnalysis;
 use clack_extensions::state::PluginState;
 use clack_host::prelude::*;
 
-struct TestShared;
+mod common;
 
-impl SharedHandler<'_> for TestShared {
-    fn request_restart(&self) {}
-    fn request_process(&self) {}
-    fn request_callback(&self) {}
-}
-
-struct TestHost;
-
-impl HostHandlers for TestHost {
-    type Shared<'a> = TestShared;
-    type MainThread<'a> = ();
-    type AudioProcessor<'a> = ();
-}
+use common::{plugin_library, TestHost, TestShared};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .into()
-}
-
-/// The plugin library cargo built for this profile (newest of the uplifted and the deps copy).
-fn plugin_library() -> PathBuf {
-    let name = format!(
-        "{}chorder_plugin{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    [deps.join(&name), deps.parent().unwrap().join(&name)]
-        .iter()
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p.clone())))
-        .max()
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| panic!("no {name} near {}", deps.display()))
 }
 
 fn load_entry() -> PluginEntry {
