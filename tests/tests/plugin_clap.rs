@@ -4,7 +4,6 @@
 //! `assert_process_allocs` is on, so an allocation anywhere in the CLAP process path
 //! (wrapper included) aborts this test.
 
-
 use clack_host::prelude::*;
 
 mod common;
