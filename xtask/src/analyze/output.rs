@@ -91,6 +91,12 @@ pub(super) fn write_table(
             "\ntimeline of {}: t (s) momentary integrated",
             r.songs[0].file
         )?;
+        writeln!(
+            out,
+            "  (as the plugin computes it live: low-level features enter every {:.0} s of audio, \
+             the training mean before that; the table's estimate uses the whole song's features)",
+            chorder_analysis::live::SEGMENT_SECONDS
+        )?;
         for p in &r.songs[0].timeline {
             writeln!(
                 out,
