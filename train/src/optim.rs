@@ -142,11 +142,7 @@ impl Adam {
     /// Moments as tensors named `{prefix}m.{var}` / `{prefix}v.{var}`; the step count is
     /// returned separately (it goes in the JSON part of a checkpoint).
     pub fn state_tensors(&self, prefix: &str) -> (HashMap<String, Tensor>, usize) {
-        let mut out = HashMap::new();
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            out.insert(format!("{prefix}m.{name}"), self.m[i].clone());
-            out.insert(format!("{prefix}v.{name}"), self.v[i].clone());
-        }
+        let out = slots_to_tensors(&self.vars, prefix, [("m", &self.m), ("v", &self.v)]);
         (out, self.t)
     }
 
@@ -157,22 +153,12 @@ impl Adam {
         prefix: &str,
         step: usize,
     ) -> Result<()> {
-        for (i, (name, var)) in self.vars.iter().enumerate() {
-            for (key, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
-                let k = format!("{prefix}{key}.{name}");
-                let t = tensors
-                    .get(&k)
-                    .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
-                if t.dims() != var.dims() {
-                    candle_core::bail!(
-                        "checkpoint {k} has shape {:?}, variable {:?}",
-                        t.dims(),
-                        var.dims()
-                    );
-                }
-                *slot = t.to_dtype(var.dtype())?.to_device(var.device())?;
-            }
-        }
+        load_slots(
+            &self.vars,
+            tensors,
+            prefix,
+            [("m", &mut self.m), ("v", &mut self.v)],
+        )?;
         self.t = step;
         Ok(())
     }
@@ -369,11 +355,7 @@ impl Adadelta {
     /// Accumulators as tensors named `{prefix}a.{var}` / `{prefix}d.{var}`, and the step
     /// count.
     pub fn state_tensors(&self, prefix: &str) -> (HashMap<String, Tensor>, usize) {
-        let mut out = HashMap::new();
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            out.insert(format!("{prefix}a.{name}"), self.a[i].clone());
-            out.insert(format!("{prefix}d.{name}"), self.d[i].clone());
-        }
+        let out = slots_to_tensors(&self.vars, prefix, [("a", &self.a), ("d", &self.d)]);
         (out, self.t)
     }
 
@@ -384,25 +366,58 @@ impl Adadelta {
         prefix: &str,
         step: usize,
     ) -> Result<()> {
-        for (i, (name, var)) in self.vars.iter().enumerate() {
-            for (key, slot) in [("a", &mut self.a[i]), ("d", &mut self.d[i])] {
-                let k = format!("{prefix}{key}.{name}");
-                let t = tensors
-                    .get(&k)
-                    .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
-                if t.dims() != var.dims() {
-                    candle_core::bail!(
-                        "checkpoint {k} has shape {:?}, variable {:?}",
-                        t.dims(),
-                        var.dims()
-                    );
-                }
-                *slot = t.to_dtype(var.dtype())?.to_device(var.device())?;
-            }
-        }
+        load_slots(
+            &self.vars,
+            tensors,
+            prefix,
+            [("a", &mut self.a), ("d", &mut self.d)],
+        )?;
         self.t = step;
         Ok(())
     }
+}
+
+/// An optimiser's two per-variable state tensors as a checkpoint map: slot `key` of
+/// variable `name` is stored as `{prefix}{key}.{name}` (same shapes as the variables).
+fn slots_to_tensors(
+    vars: &[(String, Var)],
+    prefix: &str,
+    slots: [(&str, &[Tensor]); 2],
+) -> HashMap<String, Tensor> {
+    let mut out = HashMap::new();
+    for (key, tensors) in slots {
+        for ((name, _), t) in vars.iter().zip(tensors) {
+            out.insert(format!("{prefix}{key}.{name}"), t.clone());
+        }
+    }
+    out
+}
+
+/// Restores slots written by [`slots_to_tensors`], checking each tensor is present and has
+/// its variable's shape, and moving it to the variable's dtype and device.
+fn load_slots(
+    vars: &[(String, Var)],
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    slots: [(&str, &mut Vec<Tensor>); 2],
+) -> Result<()> {
+    for (key, slot) in slots {
+        for ((name, var), dst) in vars.iter().zip(slot.iter_mut()) {
+            let k = format!("{prefix}{key}.{name}");
+            let t = tensors
+                .get(&k)
+                .ok_or_else(|| candle_core::Error::Msg(format!("checkpoint lacks {k}")))?;
+            if t.dims() != var.dims() {
+                candle_core::bail!(
+                    "checkpoint {k} has shape {:?}, variable {:?}",
+                    t.dims(),
+                    var.dims()
+                );
+            }
+            *dst = t.to_dtype(var.dtype())?.to_device(var.device())?;
+        }
+    }
+    Ok(())
 }
 
 /// The optimiser of one training stage: Adam/AdamW, or Adadelta when the stage's config
