@@ -68,6 +68,22 @@ pub struct StreamingContract {
     pub first_window: FirstWindow,
 }
 
+impl StreamingContract {
+    /// The contract a front end's patch settings imply: same context and hop (in frames), a
+    /// partial first window when the front end emits patches before the context is full.
+    pub fn from_patch(patch: &chorder_engine::config::PatchConfig) -> Self {
+        Self {
+            context_frames: patch.context_frames,
+            hop_frames: patch.hop_frames,
+            first_window: if patch.partial_warmup {
+                FirstWindow::Partial
+            } else {
+                FirstWindow::Full
+            },
+        }
+    }
+}
+
 /// Behaviour at the start of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

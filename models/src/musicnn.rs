@@ -26,8 +26,8 @@ use chorder_engine::{FrontEndConfig, LogMelPatch};
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::{
-    BundleError, BundleMeta, FirstWindow, Licence, ModelBundle, NamedTensor, OutputSpec,
-    Provenance, SourceTensor, StreamingContract, FORMAT_VERSION,
+    BundleError, BundleMeta, Licence, ModelBundle, NamedTensor, OutputSpec, Provenance,
+    SourceTensor, StreamingContract, FORMAT_VERSION,
 };
 use crate::matmul::sgemm;
 use crate::tf_checkpoint::{CheckpointError, TfTensor};
@@ -761,15 +761,7 @@ pub fn bundle_meta(
         format_version: FORMAT_VERSION,
         model_kind: MODEL_KIND.into(),
         model_config: serde_json::to_value(cfg).expect("config serialises"),
-        streaming: StreamingContract {
-            context_frames: p.context_frames,
-            hop_frames: p.hop_frames,
-            first_window: if p.partial_warmup {
-                FirstWindow::Partial
-            } else {
-                FirstWindow::Full
-            },
-        },
+        streaming: StreamingContract::from_patch(&p),
         front_end,
         outputs: output_specs(cfg),
         tags: tags.iter().map(|s| s.to_string()).collect(),

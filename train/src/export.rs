@@ -12,8 +12,8 @@ use candle_core::DType;
 use candle_nn::VarMap;
 use chorder_engine::FrontEndConfig;
 use chorder_models::bundle::{
-    write_bundle, BundleError, BundleMeta, FirstWindow, Licence, NamedTensor, OutputSpec,
-    Provenance, StreamingContract, FORMAT_VERSION,
+    write_bundle, BundleError, BundleMeta, Licence, NamedTensor, OutputSpec, Provenance,
+    StreamingContract, FORMAT_VERSION,
 };
 use chorder_models::hitmusicnet::HITMUSICNET_KIND;
 use chorder_models::regressor::POPULARITY_KIND;
@@ -62,15 +62,7 @@ fn meta(
         model_kind: kind.into(),
         model_config: config,
         front_end: front_end.clone(),
-        streaming: StreamingContract {
-            context_frames: p.context_frames,
-            hop_frames: p.hop_frames,
-            first_window: if p.partial_warmup {
-                FirstWindow::Partial
-            } else {
-                FirstWindow::Full
-            },
-        },
+        streaming: StreamingContract::from_patch(&p),
         outputs: vec![OutputSpec {
             name: "popularity".into(),
             size: 1,
