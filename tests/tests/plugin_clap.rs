@@ -8,7 +8,7 @@ use clack_host::prelude::*;
 
 mod common;
 
-use common::{plugin_library, TestHost, TestShared};
+use common::{new_instance, plugin_library};
 
 fn signal(len: usize, channel: usize) -> Vec<f32> {
     (0..len)
@@ -27,21 +27,7 @@ fn clap_plugin_passes_audio_through_in_any_block_size() {
         .find(|d| d.id().map(|id| id.to_bytes()) == Some(&b"org.chorder.analyzer"[..]))
         .expect("Chorder in the factory");
     assert_eq!(descriptor.name().unwrap().to_bytes(), b"Chorder");
-    let host_info = HostInfo::new(
-        "chorder-tests",
-        "Chorder",
-        "https://example.invalid",
-        "0.1.0",
-    )
-    .unwrap();
-    let mut instance = PluginInstance::<TestHost>::new(
-        |_| TestShared,
-        |_| (),
-        &entry,
-        descriptor.id().unwrap(),
-        &host_info,
-    )
-    .expect("instantiate");
+    let mut instance = new_instance(&entry);
 
     const MAX: usize = 1024;
     let config = PluginAudioConfiguration {

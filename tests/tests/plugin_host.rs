@@ -24,7 +24,7 @@ use clack_host::prelude::*;
 
 mod common;
 
-use common::{plugin_library, TestHost, TestShared};
+use common::{new_instance, plugin_library, TestHost};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -36,24 +36,6 @@ fn workspace() -> PathBuf {
 fn load_entry() -> PluginEntry {
     // SAFETY: the library is our own plugin, built by this workspace.
     unsafe { PluginEntry::load(plugin_library()) }.expect("load the CLAP entry")
-}
-
-fn new_instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
-    let host_info = HostInfo::new(
-        "chorder-tests",
-        "Chorder",
-        "https://example.invalid",
-        "0.1.0",
-    )
-    .unwrap();
-    PluginInstance::<TestHost>::new(
-        |_| TestShared,
-        |_| (),
-        entry,
-        c"org.chorder.analyzer",
-        &host_info,
-    )
-    .expect("instantiate")
 }
 
 /// The plugin's state as nice-plug writes it: `{version, params, fields}` in JSON, the

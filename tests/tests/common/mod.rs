@@ -45,3 +45,22 @@ pub fn plugin_library() -> PathBuf {
             )
         })
 }
+
+/// A new instance of Chorder (`org.chorder.analyzer`) from a loaded CLAP entry.
+pub fn new_instance(entry: &PluginEntry) -> PluginInstance<TestHost> {
+    let host_info = HostInfo::new(
+        "chorder-tests",
+        "Chorder",
+        "https://example.invalid",
+        "0.1.0",
+    )
+    .unwrap();
+    PluginInstance::<TestHost>::new(
+        |_| TestShared,
+        |_| (),
+        entry,
+        c"org.chorder.analyzer",
+        &host_info,
+    )
+    .expect("instantiate")
+}
