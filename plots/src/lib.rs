@@ -1,6 +1,6 @@
 //! Chorder's charts, written as PNG files: the project's one place for plots.
 //!
-//! Four chart kinds, each a function that takes plain slices, a [`Frame`] (title, axis
+//! Five chart kinds, each a function that takes plain slices, a [`Frame`] (title, axis
 //! labels, pixel size, optional axis ranges) and an output path, and returns
 //! `Result<(), PlotError>`:
 //! - [`scatter`]: point series, optionally with the identity line `y = x` (predicted vs
@@ -10,6 +10,8 @@
 //! - [`lines`]: several line series over a shared x axis (training curves, timelines,
 //!   percentiles, A/B comparisons), optionally over a [`Heatmap`] layer (a log-mel
 //!   spectrogram under a timeline);
+//! - [`line_panels`]: a grid of such line charts with their own axes in one image (training
+//!   curves, one panel per stage);
 //! - [`heatmap`]: a heatmap layer alone.
 //!
 //! Rendering uses plotters' bitmap backend; text is drawn with the embedded DejaVu Sans
@@ -488,6 +490,68 @@ pub fn lines(
     if let Some(h) = background {
         h.check()?;
     }
+    let root = BitMapBackend::new(path, frame.size).into_drawing_area();
+    root.fill(&rgb(BACKGROUND)).map_err(draw_err)?;
+    draw_lines(&root, frame, series, background)?;
+    root.present().map_err(draw_err)
+}
+
+/// One panel of [`line_panels`]: its frame (title, axis labels, optional ranges; the size
+/// is ignored, panels share the image evenly) and its line series.
+pub struct Panel<'a> {
+    /// Caption, axis labels and ranges of this panel.
+    pub frame: Frame<'a>,
+    /// The panel's series; colours restart at [`palette`]`(0)` in every panel, so the same
+    /// role (e.g. "train", "validation") has the same colour everywhere.
+    pub series: Vec<Series<'a>>,
+}
+
+/// A grid of line charts in one PNG of `size` pixels: `panels` fill `columns` columns row
+/// by row, each with its own axes and ranges (e.g. one panel per training stage, whose
+/// losses live on different scales), under an overall `title`.
+pub fn line_panels(
+    path: &Path,
+    title: &str,
+    size: (u32, u32),
+    columns: usize,
+    panels: &[Panel],
+) -> Result<(), PlotError> {
+    if panels.is_empty() || columns == 0 {
+        return Err(PlotError::Input("no panels or no columns".into()));
+    }
+    let columns = columns.min(panels.len());
+    let rows = panels.len().div_ceil(columns);
+    let whole = Frame::new(title, "", "").size(size.0, size.1);
+    whole.check()?;
+    ensure_font()?;
+    for p in panels {
+        for s in &p.series {
+            s.check()?;
+        }
+    }
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&rgb(BACKGROUND)).map_err(draw_err)?;
+    let body = root.titled(title, title_font(&whole)).map_err(draw_err)?;
+    let cells = body.split_evenly((rows, columns));
+    for (cell, p) in cells.iter().zip(panels) {
+        let (w, h) = cell.dim_in_pixel();
+        let mut frame = p.frame.clone();
+        frame.size = (w.max(64), h.max(64));
+        draw_lines(cell, &frame, &p.series, None)?;
+    }
+    root.present().map_err(draw_err)
+}
+
+/// Draws [`lines`]' chart into `root` (already filled with the background).
+fn draw_lines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    frame: &Frame,
+    series: &[Series],
+    background: Option<&Heatmap>,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
     let hx = background.map(|h| [h.x_range.0, h.x_range.1]);
     let hy = background.map(|h| [h.y_range.0, h.y_range.1]);
     let xr = frame.x_range.unwrap_or_else(|| match hx {
@@ -508,9 +572,7 @@ pub fn lines(
                 .chain(hy.into_iter().flatten()),
         ),
     });
-    let root = BitMapBackend::new(path, frame.size).into_drawing_area();
-    root.fill(&rgb(BACKGROUND)).map_err(draw_err)?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(root)
         .caption(frame.title, title_font(frame))
         .margin(12)
         .x_label_area_size(label_size(frame) * 3)
@@ -584,7 +646,7 @@ pub fn lines(
     if series.iter().any(|s| !s.name.is_empty() && !s.x.is_empty()) {
         finish_legend(&mut chart, frame)?;
     }
-    root.present().map_err(draw_err)
+    Ok(())
 }
 
 /// A heatmap layer alone (see [`Heatmap`]), e.g. a log-mel spectrogram with time on x.

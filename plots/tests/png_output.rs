@@ -2,8 +2,8 @@
 //! series' exact colours appear in the image (and do not when the data is absent).
 
 use chorder_plots::{
-    grouped_bars, heatmap, lines, palette, scatter, viridis, Bars, Frame, Heatmap, Series,
-    BACKGROUND,
+    grouped_bars, heatmap, line_panels, lines, palette, scatter, viridis, Bars, Frame, Heatmap,
+    Panel, Series, BACKGROUND,
 };
 use std::path::Path;
 
@@ -164,4 +164,54 @@ fn heatmap_alone_fills_plot_area_and_rejects_bad_shapes() {
     let bad = Heatmap { n_x: 3, ..map };
     assert!(heatmap(&path, &frame, &bad).is_err());
     assert!(heatmap(&path, &frame.clone().size(10, 10), &map).is_err());
+}
+
+#[test]
+fn line_panels_fill_a_grid_row_by_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("panels.png");
+    let x: Vec<f32> = (0..50).map(|i| i as f32).collect();
+    // Three panels on very different scales, each with a "train" and a "validation" line.
+    let ys: Vec<(Vec<f32>, Vec<f32>)> = [1.0f32, 1e-3, 50.0]
+        .iter()
+        .map(|&k| {
+            (
+                x.iter().map(|x| k * (1.0 + 1.0 / (1.0 + x))).collect(),
+                x.iter().map(|x| k * (1.2 + 1.0 / (1.0 + x))).collect(),
+            )
+        })
+        .collect();
+    let panels: Vec<Panel> = ys
+        .iter()
+        .map(|(t, v)| Panel {
+            frame: Frame::new("stage", "epoch", "loss"),
+            series: vec![
+                Series::new("train", &x, t),
+                Series::new("validation", &x, v),
+            ],
+        })
+        .collect();
+    line_panels(&path, "Training", (800, 600), 2, &panels).unwrap();
+    let (w, h, px) = read_png(&path);
+    assert_eq!((w, h), (800, 600));
+    // Pixels of the series colours per quadrant (row-major: panels 0, 1 on top, 2 below).
+    let quadrant = |qx: u32, qy: u32, c| {
+        let mut n = 0;
+        for y in qy * h / 2..(qy + 1) * h / 2 {
+            for x in qx * w / 2..(qx + 1) * w / 2 {
+                n += usize::from(px[(y * w + x) as usize] == c);
+            }
+        }
+        n
+    };
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1)] {
+        for c in [palette(0), palette(1)] {
+            let n = quadrant(qx, qy, c);
+            assert!(n > 150, "panel ({qx}, {qy}) draws colour {c:?}: {n} px");
+        }
+    }
+    // The fourth cell has no panel: no series colour there.
+    assert_eq!(quadrant(1, 1, palette(0)) + quadrant(1, 1, palette(1)), 0);
+    assert!(line_panels(&path, "t", (800, 600), 2, &[]).is_err());
+    assert!(line_panels(&path, "t", (800, 600), 0, &panels).is_err());
 }
