@@ -9,16 +9,20 @@
 
 pub mod tf_checkpoint;
 
-// Popularity networks (issue 6): layers, autoencoders, regressors, baseline.
+// Popularity networks (issue 6): layers, autoencoders, regressors, baseline, and the
+// alternatives (single_autoencoder, lstm_regressor, hmn_embedding).
 pub mod builtin;
 pub mod bundle;
 pub mod feature_autoencoder;
 pub mod hitmusicnet;
+pub mod hmn_embedding;
 pub mod init;
 pub mod lstm;
+pub mod lstm_regressor;
 mod matmul;
 pub mod mlp;
 pub mod musicnn;
 pub mod regressor;
 pub mod seq_autoencoder;
+pub mod single_autoencoder;
 pub mod vggish;
