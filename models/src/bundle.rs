@@ -54,6 +54,11 @@ pub struct BundleMeta {
     /// [`write_bundle`], checked at load.
     #[serde(default)]
     pub data_sha256: String,
+    /// Split-conformal calibration of a popularity model (held-out residuals and interval
+    /// half-widths, 0-100 scale); absent for other models and for uncalibrated bundles
+    /// (bundles written before the field existed load as uncalibrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::calibration::ConformalCalibration>,
 }
 
 /// How the model consumes the log-mel stream: every `hop_frames` frames, one patch of the
@@ -183,6 +188,9 @@ impl BundleMeta {
         }
         if self.licence.spdx.is_empty() || self.licence.text.is_empty() {
             return invalid("licence must name an SPDX id and carry its text".into());
+        }
+        if let Some(c) = &self.calibration {
+            c.validate().map_err(BundleError::Invalid)?;
         }
         Ok(())
     }
@@ -424,6 +432,33 @@ pub fn write_bundle(meta: &BundleMeta, tensors: &[NamedTensor]) -> Result<Vec<u8
     serialise(&meta)
 }
 
+/// Rewrites a bundle with edited metadata and the same tensors (same names, shapes and
+/// values): parses and validates `bytes`, applies `edit` to its [`BundleMeta`], and writes
+/// it again with [`write_bundle`] (which validates the edited metadata). Used to add a
+/// calibration to a trained bundle.
+pub fn rewrite_metadata(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut BundleMeta),
+) -> Result<Vec<u8>, BundleError> {
+    let bundle = ModelBundle::parse(bytes)?;
+    let mut names: Vec<&String> = bundle.tensors.keys().collect();
+    names.sort();
+    let tensors = names
+        .into_iter()
+        .map(|n| {
+            let t = &bundle.tensors[n];
+            Ok((
+                n.clone(),
+                t.dims().to_vec(),
+                t.flatten_all()?.to_vec1::<f32>()?,
+            ))
+        })
+        .collect::<Result<Vec<NamedTensor>, candle_core::Error>>()?;
+    let mut meta = bundle.meta.clone();
+    edit(&mut meta);
+    write_bundle(&meta, &tensors)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,6 +493,7 @@ mod tests {
                 text: "permission granted".into(),
             },
             data_sha256: String::new(),
+            calibration: None,
         }
     }
 
@@ -483,6 +519,42 @@ mod tests {
         assert!(matches!(
             b.expect_kind("musicnn"),
             Err(BundleError::WrongKind { .. })
+        ));
+    }
+
+    #[test]
+    fn calibration_round_trips_and_is_optional() {
+        use crate::calibration::ConformalCalibration;
+        // Without calibration the JSON has no `calibration` key (older readers and bundles
+        // written before the field are unaffected).
+        let plain = serde_json::to_value(meta()).unwrap();
+        assert!(plain.get("calibration").is_none());
+        let mut m = meta();
+        m.calibration = Some(
+            ConformalCalibration::from_residuals(&[4.0, 1.0, 3.0, 2.0], &[0.5, 0.8], "val")
+                .unwrap(),
+        );
+        let b = ModelBundle::parse(&write_bundle(&m, &tensors()).unwrap()).unwrap();
+        let c = b.meta().calibration.as_ref().unwrap();
+        // n = 4: c = 0.5 → rank ceil(2.5) = 3; c = 0.8 → ceil(4.0) = 4.
+        assert_eq!(
+            (c.n, c.half_width(0.5), c.half_width(0.8)),
+            (4, Some(3.0), Some(4.0))
+        );
+        // Adding it to a written bundle keeps the tensor data byte for byte.
+        let original = write_bundle(&meta(), &tensors()).unwrap();
+        let cal = m.calibration.clone();
+        let rewritten = rewrite_metadata(&original, |x| x.calibration = cal.clone()).unwrap();
+        let r = ModelBundle::parse(&rewritten).unwrap();
+        assert_eq!(r.meta().calibration, cal);
+        assert_eq!(
+            r.meta().data_sha256,
+            ModelBundle::parse(&original).unwrap().meta().data_sha256
+        );
+        m.calibration.as_mut().unwrap().n = 0;
+        assert!(matches!(
+            write_bundle(&m, &tensors()),
+            Err(BundleError::Invalid(_))
         ));
     }
 

@@ -1,6 +1,7 @@
 //! Chorder's networks and model bundles.
 //!
 //! - [`tf_checkpoint`]: reads TensorFlow tensor bundles (for importing pretrained weights).
+//! - [`calibration`]: split-conformal calibration a popularity bundle carries (intervals).
 //! - [`bundle`]: the one model-bundle format (safetensors + `chorder` metadata) and its
 //!   content-addressed in-process cache.
 //! - [`musicnn`]: the musicnn embedding/tagging network (candle, CPU).
@@ -13,6 +14,7 @@ pub mod tf_checkpoint;
 // alternatives (single_autoencoder, lstm_regressor, hmn_embedding).
 pub mod builtin;
 pub mod bundle;
+pub mod calibration;
 pub mod feature_autoencoder;
 pub mod hitmusicnet;
 pub mod hmn_embedding;

@@ -768,6 +768,7 @@ pub fn bundle_meta(
         provenance,
         licence,
         data_sha256: String::new(),
+        calibration: None,
     }
 }
 

@@ -685,6 +685,7 @@ pub fn bundle_meta(cfg: &VggishConfig, provenance: Provenance, licence: Licence)
         provenance,
         licence,
         data_sha256: String::new(),
+        calibration: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! Output folder layout:
 //! - `study/`, `hitmusicnet/`: run directories (per-epoch checkpoints; a re-run of the same
 //!   command resumes there);
-//! - `chorder_popularity.safetensors`, `hitmusicnet.safetensors`: model bundles;
+//! - `chorder_popularity.safetensors`, `hitmusicnet.safetensors`: model bundles, each with
+//!   its split-conformal calibration on the validation split (`BundleMeta::calibration`);
 //! - `report.json` ([`ExperimentReport`]), `report.txt` (the table of
 //!   [`EvalReport::table`] plus per-stage epochs and times);
 //! - `report.md`, `scatter.png`, `bands.png`, `training.png` ([`crate::report`]).
@@ -12,7 +13,10 @@
 use crate::checkpoint::StageProgress;
 use crate::config::{HmnRunConfig, RunConfig};
 use crate::data::Dataset;
-use crate::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
+use crate::export::{
+    calibration_from_predictions, hitmusicnet_bundle, popularity_bundle, with_calibration,
+    ExportInfo,
+};
 use crate::metrics::EvalReport;
 use crate::report::{write_markdown_report, ReportInputs};
 use crate::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
@@ -118,13 +122,31 @@ pub fn run_experiment(
     else {
         return Ok(None);
     };
+    // Intervals: split-conformal calibration on the validation split (not fitted, but used
+    // for early stopping and to keep the best epoch).
+    let val_source = format!(
+        "validation split ({} songs) of {}; training used it for early stopping",
+        val.len(),
+        info.source
+    );
+    let calibrated = |bytes: Vec<u8>, pred: Vec<f32>| -> anyhow::Result<Vec<u8>> {
+        let cal = calibration_from_predictions(&pred, &val.targets(), &val_source)
+            .map_err(anyhow::Error::msg)?;
+        Ok(with_calibration(&bytes, cal)?)
+    };
     std::fs::write(
         out.join("chorder_popularity.safetensors"),
-        popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?,
+        calibrated(
+            popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?,
+            predict_study(&study.model, val)?,
+        )?,
     )?;
     std::fs::write(
         out.join("hitmusicnet.safetensors"),
-        hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?,
+        calibrated(
+            hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?,
+            predict_hmn(&hmn.model, val)?,
+        )?,
     )?;
     let truth = test.targets();
     let p_study = predict_study(&study.model, test)?;

@@ -12,9 +12,10 @@ use candle_core::DType;
 use candle_nn::VarMap;
 use chorder_engine::FrontEndConfig;
 use chorder_models::bundle::{
-    write_bundle, BundleError, BundleMeta, Licence, NamedTensor, OutputSpec, Provenance,
-    StreamingContract, FORMAT_VERSION,
+    rewrite_metadata, write_bundle, BundleError, BundleMeta, Licence, NamedTensor, OutputSpec,
+    Provenance, StreamingContract, FORMAT_VERSION,
 };
+use chorder_models::calibration::{ConformalCalibration, DEFAULT_COVERAGES};
 use chorder_models::hitmusicnet::HITMUSICNET_KIND;
 use chorder_models::regressor::POPULARITY_KIND;
 
@@ -78,6 +79,7 @@ fn meta(
         },
         licence: info.licence.clone(),
         data_sha256: String::new(),
+        calibration: None,
     }
 }
 
@@ -109,4 +111,36 @@ pub fn hitmusicnet_bundle(
         &meta(HITMUSICNET_KIND, config, front_end, info, desc),
         &varmap_tensors(vm)?,
     )
+}
+
+/// Split-conformal calibration ([`ConformalCalibration`], at
+/// [`DEFAULT_COVERAGES`]) from a model's predictions and the true targets of held-out songs
+/// it did not fit, both on the 0-1 scale (residuals are stored ×100, popularity points).
+/// `source` says which songs they are. Errors on mismatched lengths or too few songs.
+pub fn calibration_from_predictions(
+    pred: &[f32],
+    truth: &[f32],
+    source: &str,
+) -> Result<ConformalCalibration, String> {
+    if pred.len() != truth.len() {
+        return Err(format!(
+            "{} predictions for {} targets",
+            pred.len(),
+            truth.len()
+        ));
+    }
+    let residuals: Vec<f32> = pred
+        .iter()
+        .zip(truth)
+        .map(|(p, t)| 100.0 * (p - t).abs())
+        .collect();
+    ConformalCalibration::from_residuals(&residuals, &DEFAULT_COVERAGES, source)
+}
+
+/// The bundle `bytes` with `calibration` stored in its metadata (tensors unchanged).
+pub fn with_calibration(
+    bytes: &[u8],
+    calibration: ConformalCalibration,
+) -> Result<Vec<u8>, BundleError> {
+    rewrite_metadata(bytes, |m| m.calibration = Some(calibration))
 }
