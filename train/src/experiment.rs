@@ -8,8 +8,12 @@
 //!   its split-conformal calibration on the validation split (`BundleMeta::calibration`);
 //! - `report.json` ([`ExperimentReport`]), `report.txt` (the table of
 //!   [`EvalReport::table`] plus per-stage epochs and times);
-//! - `report.md`, `scatter.png`, `bands.png`, `training.png` ([`crate::report`]).
+//! - `report.md`, `scatter.png`, `bands.png`, `training.png` ([`crate::report`]);
+//! - `alternatives/<name>/`: run directories of the alternatives the config enables
+//!   ([`crate::alternatives`]); they are evaluated on the same test set and appear in all
+//!   the reports, between HitMusicNet and the random baseline.
 
+use crate::alternatives::{train_alternative, AlternativeStages, AlternativesConfig};
 use crate::checkpoint::StageProgress;
 use crate::config::{HmnRunConfig, RunConfig};
 use crate::data::Dataset;
@@ -34,6 +38,8 @@ pub struct ExperimentConfig {
     pub hitmusicnet: HmnRunConfig,
     /// Seed of the random baseline's draws.
     pub eval_seed: u64,
+    /// Alternative models to train and evaluate as well (default: none).
+    pub alternatives: AlternativesConfig,
 }
 
 impl Default for ExperimentConfig {
@@ -42,6 +48,7 @@ impl Default for ExperimentConfig {
             study: RunConfig::default(),
             hitmusicnet: HmnRunConfig::default(),
             eval_seed: 0,
+            alternatives: AlternativesConfig::default(),
         }
     }
 }
@@ -59,6 +66,7 @@ impl ExperimentConfig {
                 chorder_models::hitmusicnet::HitMusicNetConfig::for_input(feat_dim);
             self.hitmusicnet.model.dropout = dropout;
         }
+        self.alternatives.fit_to_data(emb_dim, feat_dim);
     }
 }
 
@@ -73,6 +81,9 @@ pub struct ExperimentReport {
     pub study_stages: Vec<StageProgress>,
     /// Stages of HitMusicNet.
     pub hitmusicnet_stages: Vec<StageProgress>,
+    /// Stages of each enabled alternative, in report order (absent from JSON when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternative_stages: Vec<AlternativeStages>,
 }
 
 fn stage_lines(name: &str, stages: &[StageProgress]) -> String {
@@ -122,6 +133,15 @@ pub fn run_experiment(
     else {
         return Ok(None);
     };
+    let mut alternatives = Vec::new();
+    for &kind in &cfg.alternatives.enabled {
+        let dir = out.join("alternatives").join(kind.name());
+        let Some(t) = train_alternative(kind, &cfg.alternatives, train, val, Some(&dir), control)?
+        else {
+            return Ok(None);
+        };
+        alternatives.push(t);
+    }
     // Intervals: split-conformal calibration on the validation split (not fitted, but used
     // for early stopping and to keep the best epoch).
     let val_source = format!(
@@ -151,24 +171,38 @@ pub fn run_experiment(
     let truth = test.targets();
     let p_study = predict_study(&study.model, test)?;
     let p_hmn = predict_hmn(&hmn.model, test)?;
-    let eval = EvalReport::new(
+    let mut eval = EvalReport::new(
         ("chorder", &p_study),
         ("hitmusicnet", &p_hmn),
         &truth,
         train.target_mean_sd(),
         cfg.eval_seed,
     );
+    let p_alt = alternatives
+        .iter()
+        .map(|a| Ok((a.kind.name(), a.predict(test)?)))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    for (name, p) in &p_alt {
+        eval.add_model(name, p, &p_hmn, &truth);
+    }
     let report = ExperimentReport {
         eval,
         sizes: [train.len(), val.len(), test.len()],
         study_stages: study.stages,
         hitmusicnet_stages: hmn.stages,
+        alternative_stages: alternatives
+            .into_iter()
+            .map(|a| AlternativeStages {
+                name: a.kind.name().to_string(),
+                stages: a.stages,
+            })
+            .collect(),
     };
     std::fs::write(
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    let text = format!(
+    let mut text = format!(
         "train {} / validation {} / test {} songs\n\n{}\n{}{}",
         train.len(),
         val.len(),
@@ -177,7 +211,22 @@ pub fn run_experiment(
         stage_lines("chorder", &report.study_stages),
         stage_lines("hitmusicnet", &report.hitmusicnet_stages)
     );
+    for a in &report.alternative_stages {
+        text += &stage_lines(&a.name, &a.stages);
+    }
     std::fs::write(out.join("report.txt"), text)?;
+    let mut predictions: Vec<(&str, &[f32])> = vec![("chorder", &p_study), ("hitmusicnet", &p_hmn)];
+    predictions.extend(p_alt.iter().map(|(n, p)| (*n, p.as_slice())));
+    let mut stages: Vec<(&str, &[StageProgress])> = vec![
+        ("chorder", &report.study_stages),
+        ("hitmusicnet", &report.hitmusicnet_stages),
+    ];
+    stages.extend(
+        report
+            .alternative_stages
+            .iter()
+            .map(|a| (a.name.as_str(), a.stages.as_slice())),
+    );
     write_markdown_report(
         out,
         &report.eval,
@@ -185,11 +234,8 @@ pub fn run_experiment(
             title: "Chorder popularity model: evaluation",
             sizes: Some(report.sizes),
             truth: &truth,
-            predictions: &[("chorder", &p_study), ("hitmusicnet", &p_hmn)],
-            stages: &[
-                ("chorder", &report.study_stages),
-                ("hitmusicnet", &report.hitmusicnet_stages),
-            ],
+            predictions: &predictions,
+            stages: &stages,
         },
     )?;
     Ok(Some(report))

@@ -9,6 +9,8 @@
 //! - [`trainer`]: the staged training of the study's model and of HitMusicNet.
 //! - [`export`]: trained models as Chorder model bundles.
 //! - [`experiment`]: both models on one split, evaluated, bundled and reported.
+//! - [`alternatives`]: the three alternative models (single autoencoder, LSTM regressor,
+//!   HitMusicNet + embedding summary), trained when the experiment config enables them.
 //! - [`metrics`]: MAE, MSE, R² (0–100 scale), random baseline, win rate, error by band.
 //! - [`npy`]: a data set as `.npy` files (for the PyTorch reference script).
 //! - [`report`]: `report.md` with its PNG charts.
@@ -16,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alternatives;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

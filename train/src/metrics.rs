@@ -243,6 +243,32 @@ pub struct EvalReport {
     pub models: Vec<ModelReport>,
     /// Ours against the reference, song by song.
     pub win_rate: WinRate,
+    /// Every further model ([`EvalReport::add_model`], e.g. the alternatives) against the
+    /// same reference, song by song, in the order of `models`; absent from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_win_rates: Vec<NamedWinRate>,
+}
+
+/// The win rate of the model `name` against the report's reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedWinRate {
+    /// Model name.
+    pub name: String,
+    /// Its per-song comparison with the reference.
+    #[serde(flatten)]
+    pub win_rate: WinRate,
+}
+
+/// One line: `"{a} better than {b} on {wins} of {n} songs ({rate} %), worse on …"`.
+fn win_line(a: &str, b: &str, w: &WinRate) -> String {
+    format!(
+        "{a} better than {b} on {} of {} songs ({:.1} %), worse on {}, equal on {}\n",
+        w.wins,
+        w.wins + w.losses + w.ties,
+        100.0 * w.rate,
+        w.losses,
+        w.ties
+    )
 }
 
 impl EvalReport {
@@ -263,7 +289,23 @@ impl EvalReport {
                 ModelReport::new("random", &random, truth),
             ],
             win_rate: win_rate(ours.1, reference.1, truth),
+            other_win_rates: vec![],
         }
+    }
+
+    /// Adds a further model's predictions `pred` (0–1 per song of `truth`): its report goes
+    /// before the random baseline, its win rate against the reference, whose predictions
+    /// `reference` the caller passes again, into [`Self::other_win_rates`].
+    pub fn add_model(&mut self, name: &str, pred: &[f32], reference: &[f32], truth: &[f32]) {
+        let at = match self.models.last() {
+            Some(m) if m.name == "random" => self.models.len() - 1,
+            _ => self.models.len(),
+        };
+        self.models.insert(at, ModelReport::new(name, pred, truth));
+        self.other_win_rates.push(NamedWinRate {
+            name: name.to_string(),
+            win_rate: win_rate(pred, reference, truth),
+        });
     }
 
     /// A plain-text table (0–100 scale), one row per model, then MAE per band and the win
@@ -288,17 +330,11 @@ impl EvalReport {
             }
             s.push('\n');
         }
-        let w = self.win_rate;
-        s += &format!(
-            "{} better than {} on {} of {} songs ({:.1} %), worse on {}, equal on {}\n",
-            self.models[0].name,
-            self.models[1].name,
-            w.wins,
-            w.wins + w.losses + w.ties,
-            100.0 * w.rate,
-            w.losses,
-            w.ties
-        );
+        let reference = &self.models[1].name;
+        s += &win_line(&self.models[0].name, reference, &self.win_rate);
+        for o in &self.other_win_rates {
+            s += &win_line(&o.name, reference, &o.win_rate);
+        }
         s
     }
 }
@@ -328,5 +364,48 @@ mod report_tests {
         let t = r.table();
         assert!(t.contains("chorder") && t.contains("3 of 4 songs"), "{t}");
         assert_eq!(t.lines().count(), 5);
+        assert!(!serde_json::to_string(&r)
+            .unwrap()
+            .contains("other_win_rates"));
+    }
+
+    #[test]
+    fn added_models_go_before_random_with_their_win_rate() {
+        let truth = [0.1f32, 0.3, 0.5, 0.7];
+        let ours = [0.12f32, 0.3, 0.48, 0.69];
+        let refm = [0.3f32, 0.3, 0.4, 0.5];
+        let alt = [0.1f32, 0.5, 0.5, 0.6];
+        let mut r = EvalReport::new(
+            ("chorder", &ours),
+            ("hitmusicnet", &refm),
+            &truth,
+            (0.4, 0.2),
+            1,
+        );
+        let random_before = r.models[2].clone();
+        r.add_model("lstm-regressor", &alt, &refm, &truth);
+        assert_eq!(
+            r.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["chorder", "hitmusicnet", "lstm-regressor", "random"]
+        );
+        assert_eq!(r.models[3], random_before);
+        assert_eq!(r.models[2].metrics, metrics(&alt, &truth));
+        // alt vs ref: 0.0 < 0.2 win, 0.2 > 0.0 loss, 0 < 0.1 win, 0.1 < 0.2 win.
+        let w = r.other_win_rates[0].win_rate;
+        assert_eq!((w.wins, w.losses, w.ties), (3, 1, 0));
+        let t = r.table();
+        assert!(
+            t.contains("lstm-regressor better than hitmusicnet on 3 of 4 songs (75.0 %)"),
+            "{t}"
+        );
+        assert_eq!(t.lines().count(), 7);
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.contains(r#""name":"lstm-regressor","wins":3"#),
+            "{json}"
+        );
+        let back: EvalReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.other_win_rates, r.other_win_rates);
+        assert_eq!(back.models.len(), 4);
     }
 }

@@ -156,18 +156,22 @@ pub fn write_markdown_report(
         "\n`random` draws each prediction from N(mean, sd) of the training targets.\n"
     )?;
     if inputs.predictions.len() >= 2 && eval.models.len() >= 2 {
-        let w = eval.win_rate;
-        writeln!(
-            md,
-            "**Win rate:** {} has the smaller absolute error on {} of {} songs ({:.1} %), the larger on {}, equal on {} (against {}).\n",
-            eval.models[0].name,
-            w.wins,
-            w.wins + w.losses + w.ties,
-            100.0 * w.rate,
-            w.losses,
-            w.ties,
-            eval.models[1].name
-        )?;
+        // Ours against the reference, then every added model (the alternatives) against it.
+        let ours = std::iter::once((eval.models[0].name.as_str(), &eval.win_rate));
+        let others = (eval.other_win_rates.iter()).map(|o| (o.name.as_str(), &o.win_rate));
+        for (name, w) in ours.chain(others) {
+            writeln!(
+                md,
+                "**Win rate:** {} has the smaller absolute error on {} of {} songs ({:.1} %), the larger on {}, equal on {} (against {}).\n",
+                name,
+                w.wins,
+                w.wins + w.losses + w.ties,
+                100.0 * w.rate,
+                w.losses,
+                w.ties,
+                eval.models[1].name
+            )?;
+        }
     }
     writeln!(
         md,

@@ -72,7 +72,7 @@ fn fnv(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
 }
 
 /// Fingerprint of a config and the data it trains on.
-fn fingerprint<C: Serialize>(cfg: &C, train: &Dataset, val: &Dataset) -> String {
+pub(crate) fn fingerprint<C: Serialize>(cfg: &C, train: &Dataset, val: &Dataset) -> String {
     let json = serde_json::to_string(cfg).unwrap_or_default();
     let mut h = fnv(json.bytes(), 0xcbf2_9ce4_8422_2325);
     for ds in [train, val] {
@@ -90,7 +90,7 @@ fn fingerprint<C: Serialize>(cfg: &C, train: &Dataset, val: &Dataset) -> String 
 }
 
 /// Sets the variable `name` of `vm` to `values`.
-fn set_var(vm: &VarMap, name: &str, values: &[f32]) -> Result<()> {
+pub(crate) fn set_var(vm: &VarMap, name: &str, values: &[f32]) -> Result<()> {
     let data = vm.data().lock().unwrap();
     let var = data
         .get(name)
@@ -132,29 +132,29 @@ fn restore(vm: &VarMap, tensors: &HashMap<String, Tensor>, prefix: &str) -> Resu
 }
 
 /// The run-level state shared by stages.
-struct Run<'a> {
+pub(crate) struct Run<'a> {
     vm: &'a VarMap,
     ck: Checkpointer,
-    progress: Progress,
+    pub(crate) progress: Progress,
     /// Tensors of the loaded checkpoint (for the stage in progress), consumed once.
     resume_tensors: Option<HashMap<String, Tensor>>,
     control: &'a mut Control,
 }
 
 /// Loss of one mini-batch (indices into the training set), given the epoch's RNG.
-type BatchLossFn<'f> = dyn FnMut(&[usize], &mut dyn RngCore) -> Result<Tensor> + 'f;
+pub(crate) type BatchLossFn<'f> = dyn FnMut(&[usize], &mut dyn RngCore) -> Result<Tensor> + 'f;
 
 /// What a stage's closures compute.
-struct StageFns<'f> {
+pub(crate) struct StageFns<'f> {
     /// Loss of one mini-batch.
-    batch_loss: &'f mut BatchLossFn<'f>,
+    pub(crate) batch_loss: &'f mut BatchLossFn<'f>,
     /// The monitored validation value (lower is better); unused for [`Monitor::TrainLoss`].
-    validate: &'f mut dyn FnMut() -> Result<f64>,
+    pub(crate) validate: &'f mut dyn FnMut() -> Result<f64>,
 }
 
 impl Run<'_> {
     /// Opens `dir`'s checkpoint (if any) for a run with `fingerprint`; restores variables.
-    fn open<'a>(
+    pub(crate) fn open<'a>(
         vm: &'a VarMap,
         dir: Option<&Path>,
         fingerprint: String,
@@ -209,7 +209,7 @@ impl Run<'_> {
     }
 
     /// Runs (or resumes) stage number `idx`. Returns `false` if [`Control`] stopped the run.
-    fn stage(
+    pub(crate) fn stage(
         &mut self,
         idx: usize,
         name: &str,
@@ -323,7 +323,7 @@ impl Run<'_> {
 }
 
 /// Runs `f` over `0..n` in chunks of [`EVAL_CHUNK`] and concatenates the `[b, …]` results.
-fn chunked(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<Tensor> {
+pub(crate) fn chunked(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<Tensor> {
     let idx: Vec<usize> = (0..n).collect();
     let parts = idx
         .chunks(EVAL_CHUNK)
@@ -333,7 +333,7 @@ fn chunked(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<Te
 }
 
 /// Mean of a per-chunk scalar, weighted by chunk size.
-fn chunked_mean(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<f64> {
+pub(crate) fn chunked_mean(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tensor>) -> Result<f64> {
     let idx: Vec<usize> = (0..n).collect();
     let mut total = 0.0;
     for c in idx.chunks(EVAL_CHUNK) {

@@ -10,6 +10,7 @@ use chorder_analysis::cache::file_sha256;
 use chorder_analysis::{Embedder, FeatureCache};
 use chorder_engine::dataset::{Dataset as TrackList, Split};
 use chorder_models::bundle::Licence;
+use chorder_train::alternatives::parse_alternatives;
 use chorder_train::config::load_json;
 use chorder_train::data::{Dataset, Sample};
 use chorder_train::experiment::{run_experiment, ExperimentConfig};
@@ -58,6 +59,16 @@ pub struct Args {
     /// Print one line per epoch.
     #[arg(long)]
     pub verbose: bool,
+    /// Also train and evaluate alternative models on the same split: `all`, `none`, or a
+    /// comma-separated list of `single-ae` (one autoencoder on embeddings and features
+    /// together, then the regressor on its code), `lstm-regressor` (LSTM over the embeddings,
+    /// features appended, straight into the regressor, trained end to end) and
+    /// `hmn-embedding` (HitMusicNet on the features extended with the embeddings' mean and
+    /// sd). They appear in every report next to chorder, hitmusicnet and random; their run
+    /// directories are `alternatives/<name>/`. Overrides the config's
+    /// `alternatives.enabled` (default: none).
+    #[arg(long, value_name = "all|none|LIST")]
+    pub alternatives: Option<String>,
 }
 
 /// Train / validation / test sets from the dataset's split and the feature cache.
@@ -237,6 +248,9 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
         Some(p) => load_json(p)?,
         None => ExperimentConfig::default(),
     };
+    if let Some(list) = &args.alternatives {
+        cfg.alternatives.enabled = parse_alternatives(list).map_err(anyhow::Error::msg)?;
+    }
     cfg.fit_to_data(train.emb_dim, train.feat_dim);
     println!(
         "train: {} / {} / {} songs (D = {}, F = {}) from {source} into {}",
