@@ -14,6 +14,7 @@ use crate::explain::{sections, Section};
 use crate::live::LiveFeatureTrack;
 use crate::popularity::{PopularityHead, PopularityTracker};
 use crate::song::{SongAnalyzer, Window};
+use crate::uncertainty::Calibration;
 
 /// Version of the JSON records; bumped on any incompatible change (a renamed or removed
 /// field, a changed unit). New optional fields keep the version.
@@ -44,10 +45,15 @@ pub struct SongResult {
     pub windows: usize,
     /// Overall estimate 0-100 (whole song, its full features); absent without a model.
     pub estimate: Option<f32>,
-    /// Interval `[low, high]` (0-100) around `estimate` at the model's stated coverage;
-    /// absent when the model carries no calibration.
+    /// Split-conformal interval `[low, high]` (0-100, clipped) around `estimate` at the
+    /// stated `coverage` ([`crate::uncertainty`]); absent when the model carries no
+    /// calibration. Set by [`SongResult::set_interval`].
     #[serde(default)]
     pub interval: Option<[f32; 2]>,
+    /// Stated coverage of `interval` (e.g. 0.9: about 9 in 10 songs like the model's
+    /// held-out songs have their true popularity inside); absent with `interval`.
+    #[serde(default)]
+    pub coverage: Option<f32>,
     /// Percentile (0-100) of `estimate` within a reference catalog (`--reference`); set by
     /// the caller, absent otherwise.
     #[serde(default)]
@@ -62,6 +68,16 @@ pub struct SongResult {
     pub explanation: Vec<Section>,
     /// Decoder and input warnings (e.g. NaN samples replaced).
     pub warnings: Vec<String>,
+}
+
+impl SongResult {
+    /// Sets `interval` and `coverage` from `calibration` around `estimate` (both cleared
+    /// when either is absent).
+    pub fn set_interval(&mut self, calibration: Option<&Calibration>) {
+        let c = calibration.filter(|_| self.estimate.is_some());
+        self.interval = c.zip(self.estimate).map(|(c, e)| c.interval(e));
+        self.coverage = c.map(|c| c.coverage);
+    }
 }
 
 /// Streams the song of `reader` through [`SongAnalyzer`] and, with a `head`, a fresh
@@ -145,6 +161,7 @@ pub fn analyze_song(
         windows: summary.n_windows,
         estimate,
         interval: None,
+        coverage: None,
         percentile: None,
         top_tags: order
             .iter()

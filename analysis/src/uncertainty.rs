@@ -6,8 +6,17 @@
 //! distribution), `truth` lies in `[estimate - q, estimate + q]` with probability at least
 //! `c` (and at most `c + 1 / (n + 1)` without ties): the guarantee of split conformal
 //! prediction, with no assumption on the model. Intervals are clipped to 0-100.
+//!
+//! Popularity bundles carry their held-out residuals
+//! ([`chorder_models::calibration::ConformalCalibration`], written by training or
+//! `cargo xtask calibrate`); [`Calibration::from_bundle`] reads them.
 
+use chorder_models::bundle::ModelBundle;
+use chorder_models::calibration::{conformal_half_width, ConformalCalibration};
 use serde::{Deserialize, Serialize};
+
+/// Coverage of the intervals `analyze` reports unless told otherwise.
+pub const DEFAULT_COVERAGE: f32 = 0.9;
 
 /// A symmetric interval of stated coverage around every estimate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -25,22 +34,39 @@ impl Calibration {
     /// residuals (0-100 scale). `None` when there are too few residuals for that coverage
     /// (`ceil((n + 1) * coverage) > n`) or a residual is not finite.
     pub fn from_residuals(abs_residuals: &[f32], coverage: f32) -> Option<Self> {
-        let n = abs_residuals.len();
-        if !(coverage > 0.0 && coverage < 1.0) || abs_residuals.iter().any(|r| !r.is_finite()) {
-            return None;
-        }
-        // The tolerance keeps e.g. 10 * 0.8f32 (= 8.0000001 in f64) at rank 8.
-        let k = ((n + 1) as f64 * coverage as f64 - 1e-6).ceil() as usize;
-        if k == 0 || k > n {
-            return None;
-        }
-        let mut sorted: Vec<f32> = abs_residuals.iter().map(|r| r.abs()).collect();
-        sorted.sort_by(f32::total_cmp);
-        Some(Self {
+        conformal_half_width(abs_residuals, coverage).map(|half_width| Self {
             coverage,
-            half_width: sorted[k - 1],
-            n,
+            half_width,
+            n: abs_residuals.len(),
         })
+    }
+
+    /// The calibration stored in a bundle, at `coverage`: a stored level or one computed
+    /// from the stored residuals; `None` when the stored data cannot give that coverage.
+    pub fn from_stored(stored: &ConformalCalibration, coverage: f32) -> Option<Self> {
+        stored.half_width(coverage).map(|half_width| Self {
+            coverage,
+            half_width,
+            n: stored.n,
+        })
+    }
+
+    /// The calibration of `bundle` at `coverage`: `Ok(None)` when the bundle has none, an
+    /// error (naming the coverages it has) when it cannot give `coverage`.
+    pub fn from_bundle(bundle: &ModelBundle, coverage: f32) -> Result<Option<Self>, String> {
+        let Some(stored) = &bundle.meta().calibration else {
+            return Ok(None);
+        };
+        Self::from_stored(stored, coverage)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                "the model's calibration ({} held-out songs, stored coverages {:?}) cannot give \
+                 coverage {coverage}",
+                stored.n,
+                stored.coverages()
+            )
+            })
     }
 
     /// `[low, high]` around `estimate` (0-100), clipped to 0-100.
