@@ -8,8 +8,9 @@
 //! - [`grouped_bars`]: one bar per series in each group (error by popularity band, several
 //!   models);
 //! - [`lines`]: several line series over a shared x axis (training curves, timelines,
-//!   percentiles, A/B comparisons), optionally over a [`Heatmap`] layer (a log-mel
-//!   spectrogram under a timeline);
+//!   percentiles, A/B comparisons), each with its width, opacity, markers and an optional
+//!   shaded band (an interval), optionally over a [`Heatmap`] layer (a log-mel spectrogram
+//!   under a timeline);
 //! - [`line_panels`]: a grid of such line charts with their own axes in one image (training
 //!   curves, one panel per stage);
 //! - [`heatmap`]: a heatmap layer alone.
@@ -154,7 +155,9 @@ impl<'a> Frame<'a> {
     }
 }
 
-/// One named series of `(x[i], y[i])` pairs, for [`scatter`] and [`lines`].
+/// One named series of `(x[i], y[i])` pairs, for [`scatter`] and [`lines`], with how
+/// [`lines`] draws it (line width, opacity, markers, colour, an optional band); [`scatter`]
+/// uses only the coordinates and the colour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Series<'a> {
     /// Legend entry (an empty name adds no legend entry).
@@ -163,12 +166,80 @@ pub struct Series<'a> {
     pub x: &'a [f32],
     /// Vertical coordinates, same length as `x`.
     pub y: &'a [f32],
+    /// Line width in pixels (0: no line); default 2.
+    pub width: u32,
+    /// Opacity of line and markers, 0 (invisible) to 1 (default).
+    pub opacity: f64,
+    /// Radius in pixels of a hollow circle drawn at every point (0: none, the default).
+    pub marker: u32,
+    /// Colour as RGB bytes; default [`palette`] of the series' index.
+    pub color: Option<(u8, u8, u8)>,
+    /// A shaded band around the series, drawn under every line.
+    pub band: Option<Band<'a>>,
+}
+
+/// A shaded band from `low[i]` to `high[i]` at `x[i]` of its [`Series`] (an uncertainty
+/// interval), in the series' colour at [`Band::opacity`]; non-finite bounds break it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band<'a> {
+    /// Legend entry (empty: none).
+    pub name: &'a str,
+    /// Lower edge, one value per x.
+    pub low: &'a [f32],
+    /// Upper edge, one value per x.
+    pub high: &'a [f32],
+    /// Fill opacity, 0-1.
+    pub opacity: f64,
 }
 
 impl<'a> Series<'a> {
-    /// A series from its name and coordinates.
+    /// A series from its name and coordinates: a 2 px opaque line in its palette colour.
     pub fn new(name: &'a str, x: &'a [f32], y: &'a [f32]) -> Self {
-        Self { name, x, y }
+        Self {
+            name,
+            x,
+            y,
+            width: 2,
+            opacity: 1.0,
+            marker: 0,
+            color: None,
+            band: None,
+        }
+    }
+
+    /// The same series with line width `px` (0: markers only).
+    pub fn width(mut self, px: u32) -> Self {
+        self.width = px;
+        self
+    }
+
+    /// The same series drawn with opacity `alpha` (0-1).
+    pub fn opacity(mut self, alpha: f64) -> Self {
+        self.opacity = alpha.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The same series with a hollow circle of radius `px` at every point.
+    pub fn markers(mut self, px: u32) -> Self {
+        self.marker = px;
+        self
+    }
+
+    /// The same series in colour `rgb` instead of its palette colour.
+    pub fn color(mut self, rgb: (u8, u8, u8)) -> Self {
+        self.color = Some(rgb);
+        self
+    }
+
+    /// The same series with a shaded band from `low` to `high` (25 % opacity) named `name`.
+    pub fn band(mut self, name: &'a str, low: &'a [f32], high: &'a [f32]) -> Self {
+        self.band = Some(Band {
+            name,
+            low,
+            high,
+            opacity: 0.25,
+        });
+        self
     }
 
     fn check(&self) -> Result<(), PlotError> {
@@ -180,8 +251,33 @@ impl<'a> Series<'a> {
                 self.y.len()
             )));
         }
+        if let Some(b) = &self.band {
+            if b.low.len() != self.x.len() || b.high.len() != self.x.len() {
+                return Err(PlotError::Input(format!(
+                    "band of series {:?}: {} low and {} high values for {} x values",
+                    self.name,
+                    b.low.len(),
+                    b.high.len(),
+                    self.x.len()
+                )));
+            }
+        }
         Ok(())
     }
+}
+
+/// Runs of consecutive points whose values are all finite (a gap breaks a run).
+fn finite_runs<const N: usize>(points: impl Iterator<Item = [f32; N]>) -> Vec<Vec<[f32; N]>> {
+    let mut runs: Vec<Vec<[f32; N]>> = vec![Vec::new()];
+    for p in points {
+        if p.iter().all(|v| v.is_finite()) {
+            runs.last_mut().expect("never empty").push(p);
+        } else if !runs.last().expect("never empty").is_empty() {
+            runs.push(Vec::new());
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
 }
 
 /// One named bar series for [`grouped_bars`]: one value per group.
@@ -319,7 +415,7 @@ pub fn scatter(
     }
     let radius = (frame.size.1 / 200).clamp(2, 5) as i32;
     for (i, s) in series.iter().enumerate() {
-        let color = rgb(palette(i));
+        let color = rgb(s.color.unwrap_or(palette(i)));
         let points =
             s.x.iter()
                 .zip(s.y)
@@ -473,8 +569,10 @@ pub fn grouped_bars(
     root.present().map_err(draw_err)
 }
 
-/// Line chart of the `series` ([`palette`] colours, 2 px wide), drawn over `background`
-/// when given (see [`Heatmap`]; the axes then cover at least the heatmap's rectangle).
+/// Line chart of the `series` (by default [`palette`] colours, 2 px wide; see [`Series`] for
+/// width, opacity, markers, colour and bands), drawn in order (later series on top; all bands
+/// under all lines) over `background` when given (see [`Heatmap`]; the axes then cover at
+/// least the heatmap's rectangle).
 /// Writes a PNG to `path`.
 pub fn lines(
     path: &Path,
@@ -619,31 +717,66 @@ where
         .bold_line_style(RGBColor(200, 200, 200).mix(if background.is_some() { 0.3 } else { 1.0 }))
         .draw()
         .map_err(draw_err)?;
+    // Bands first, under every line.
     for (i, s) in series.iter().enumerate() {
-        let color = rgb(palette(i));
-        // Split at non-finite values so a gap shows as a break in the line.
-        let mut segments: Vec<Vec<(f32, f32)>> = vec![Vec::new()];
-        for (&x, &y) in s.x.iter().zip(s.y) {
-            if x.is_finite() && y.is_finite() {
-                segments.last_mut().expect("never empty").push((x, y));
-            } else if !segments.last().expect("never empty").is_empty() {
-                segments.push(Vec::new());
-            }
-        }
-        let mut first = true;
-        for seg in segments.into_iter().filter(|s| !s.is_empty()) {
-            let drawn = chart
-                .draw_series(LineSeries::new(seg, color.stroke_width(2)))
-                .map_err(draw_err)?;
-            if first && !s.name.is_empty() {
-                drawn.label(s.name).legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2))
-                });
-            }
-            first = false;
+        let Some(b) = &s.band else { continue };
+        let color = rgb(s.color.unwrap_or(palette(i))).mix(b.opacity);
+        let runs = finite_runs(
+            (0..s.x.len()).map(|k| [s.x[k], b.low[k].min(b.high[k]), b.low[k].max(b.high[k])]),
+        );
+        let polygons = runs.iter().map(|run| {
+            let lower = run.iter().map(|p| (p[0], p[1]));
+            let upper = run.iter().rev().map(|p| (p[0], p[2]));
+            Polygon::new(lower.chain(upper).collect::<Vec<_>>(), color.filled())
+        });
+        let drawn = chart.draw_series(polygons).map_err(draw_err)?;
+        if !b.name.is_empty() && !runs.is_empty() {
+            drawn.label(b.name).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
+            });
         }
     }
-    if series.iter().any(|s| !s.name.is_empty() && !s.x.is_empty()) {
+    for (i, s) in series.iter().enumerate() {
+        let color = rgb(s.color.unwrap_or(palette(i))).mix(s.opacity);
+        // Split at non-finite values so a gap shows as a break in the line.
+        let runs = finite_runs(s.x.iter().zip(s.y).map(|(&x, &y)| [x, y]));
+        if s.width > 0 {
+            for run in &runs {
+                chart
+                    .draw_series(LineSeries::new(
+                        run.iter().map(|p| (p[0], p[1])),
+                        color.stroke_width(s.width),
+                    ))
+                    .map_err(draw_err)?;
+            }
+        }
+        let radius = s.marker as i32;
+        if radius > 0 {
+            let rings = runs
+                .iter()
+                .flatten()
+                .map(|p| Circle::new((p[0], p[1]), radius, color.stroke_width(2)));
+            chart.draw_series(rings).map_err(draw_err)?;
+        }
+        if !s.name.is_empty() && !runs.is_empty() {
+            // The legend sample: the line (if any) with the marker (if any) in its middle.
+            let line = color.mix(if s.width > 0 { s.opacity } else { 0.0 });
+            let ring = color.mix(if radius > 0 { s.opacity } else { 0.0 });
+            let width = s.width.max(1);
+            chart
+                .draw_series(std::iter::empty::<Circle<(f32, f32), i32>>())
+                .map_err(draw_err)?
+                .label(s.name)
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new([(0, 0), (16, 0)], line.stroke_width(width))
+                        + Circle::new((8, 0), radius.max(1), ring.stroke_width(2))
+                });
+        }
+    }
+    if series.iter().any(|s| {
+        (!s.name.is_empty() || s.band.is_some_and(|b| !b.name.is_empty())) && !s.x.is_empty()
+    }) {
         finish_legend(&mut chart, frame)?;
     }
     Ok(())

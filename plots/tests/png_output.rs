@@ -215,3 +215,65 @@ fn line_panels_fill_a_grid_row_by_row() {
     assert!(line_panels(&path, "t", (800, 600), 2, &[]).is_err());
     assert!(line_panels(&path, "t", (800, 600), 0, &panels).is_err());
 }
+
+#[test]
+fn lines_draw_bands_under_lines_and_markers_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let x: Vec<f32> = (0..10).map(|i| i as f32).collect();
+    let y: Vec<f32> = x.iter().map(|_| 0.5).collect();
+    let low: Vec<f32> = x.iter().map(|_| 0.3).collect();
+    let high: Vec<f32> = x.iter().map(|_| 0.7).collect();
+    let frame = Frame::new("", "t", "v")
+        .size(400, 300)
+        .x_range(-1.0, 10.0)
+        .y_range(0.0, 1.0);
+    let (band_rgb, mark_rgb) = ((200, 0, 0), (0, 0, 200));
+    // A bold red line with a red band, and on the SAME values blue rings without a line.
+    let series = [
+        Series::new("bold", &x, &y)
+            .width(3)
+            .color(band_rgb)
+            .band("interval", &low, &high),
+        Series::new("rings", &x, &y)
+            .width(0)
+            .markers(6)
+            .color(mark_rgb),
+    ];
+    let path = dir.path().join("styled.png");
+    lines(&path, &frame, &series, None).unwrap();
+    let (_, _, px) = read_png(&path);
+    // The band: red at 25 % over white ≈ (241, 191, 191); allow rounding.
+    let near = |p: &(u8, u8, u8), c: (u8, u8, u8)| {
+        (p.0 as i32 - c.0 as i32).abs() <= 3
+            && (p.1 as i32 - c.1 as i32).abs() <= 3
+            && (p.2 as i32 - c.2 as i32).abs() <= 3
+    };
+    let band_px = px.iter().filter(|p| near(p, (241, 191, 191))).count();
+    // The band spans ≈ 275 × 90 px (9/11 of the plot width, 0.4 of its height), about half
+    // of which the light grid lines cross; the legend sample alone is ≈ 160 px.
+    assert!(band_px > 8_000, "band pixels {band_px}");
+    assert!(
+        count(&px, band_rgb) > 500,
+        "the bold line drawn over the band"
+    );
+    assert!(
+        count(&px, mark_rgb) > 200,
+        "the rings drawn over the bold line"
+    );
+
+    // Without markers and with width 0 the second series leaves no pixel.
+    let hidden = [
+        series[0],
+        Series::new("none", &x, &y).width(0).color(mark_rgb),
+    ];
+    lines(&path, &frame, &hidden, None).unwrap();
+    let (_, _, px) = read_png(&path);
+    assert!(
+        count(&px, mark_rgb) < 50,
+        "only its legend sample may remain"
+    );
+
+    // A band whose length differs from x is refused.
+    let bad = [Series::new("b", &x, &y).band("i", &low[..3], &high)];
+    assert!(lines(&path, &frame, &bad, None).is_err());
+}
