@@ -572,6 +572,25 @@ mod tests {
         assert_eq!(f.hmn_embedding.model.input_dim, 72);
         assert_eq!(f.hmn_embedding.model.ae_dims, [36, 24, 14]);
         assert_eq!(f.lstm_regressor.model.head.input_dim, 64 + 48);
+        // Through the experiment config: nested fields over the defaults, sizes from data.
+        let mut e: crate::experiment::ExperimentConfig = from_json_over_defaults(
+            r#"{"alternatives": {"enabled": ["single-ae"], "single_ae": {"model": {"autoencoder": {"code_dim": 10}}}}}"#,
+        )
+        .unwrap();
+        e.fit_to_data(12, 48);
+        let s = &e.alternatives.single_ae;
+        assert_eq!(e.alternatives.enabled, vec![Alternative::SingleAe]);
+        assert_eq!(
+            (s.model.autoencoder.code_dim, s.model.head.input_dim),
+            (10, 10)
+        );
+        assert_eq!(s.model.autoencoder.lstm_dims, vec![64]);
+        assert_eq!(s.model.head.hidden_dims.len(), 6);
+        assert_eq!(
+            (s.model.autoencoder.emb_dim, s.model.autoencoder.feat_dim),
+            (12, 48)
+        );
+        assert_eq!(e.study.model.seq.emb_dim, 12);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Both models' run configs and the evaluation seed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExperimentConfig {
     /// The study's model.
@@ -40,17 +40,6 @@ pub struct ExperimentConfig {
     pub eval_seed: u64,
     /// Alternative models to train and evaluate as well (default: none).
     pub alternatives: AlternativesConfig,
-}
-
-impl Default for ExperimentConfig {
-    fn default() -> Self {
-        Self {
-            study: RunConfig::default(),
-            hitmusicnet: HmnRunConfig::default(),
-            eval_seed: 0,
-            alternatives: AlternativesConfig::default(),
-        }
-    }
 }
 
 impl ExperimentConfig {
