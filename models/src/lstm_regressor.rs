@@ -249,4 +249,83 @@ mod tests {
         let y1: Vec<f32> = m.forward(&x, &[4], &f).unwrap().to_vec1().unwrap();
         assert!((yb[0] - y1[0]).abs() < 1e-6, "{} vs {}", yb[0], y1[0]);
     }
+
+    /// A squared-error loss through the fused f32 LSTM against the same model in f64 (the
+    /// step-by-step tensor path): loss and the gradient of every trainable variable.
+    #[test]
+    fn fused_path_gradients_match_f64_tensor_path() {
+        use candle_core::DType;
+        let dev = Device::Cpu;
+        let (vm32, m32) = model();
+        let vm64 = VarMap::new();
+        let m64 = LstmRegressor::load(
+            m32.config().clone(),
+            VarBuilder::from_varmap(&vm64, DType::F64, &dev),
+        )
+        .unwrap();
+        for (name, v) in vm32.data().lock().unwrap().iter() {
+            vm64.data().lock().unwrap()[name]
+                .set(&v.as_tensor().to_dtype(DType::F64).unwrap())
+                .unwrap();
+        }
+        let emb = Tensor::randn(0f32, 1.0, (4, 5, 6), &dev).unwrap();
+        let f = Tensor::randn(0f32, 1.0, (4, 4), &dev).unwrap();
+        let y = Tensor::new(&[0.1f32, 0.9, 0.4, 0.7], &dev).unwrap();
+        let lengths = [5, 1, 3, 4];
+        let loss = |m: &LstmRegressor, dt: DType| {
+            let p = m
+                .forward(
+                    &emb.to_dtype(dt).unwrap(),
+                    &lengths,
+                    &f.to_dtype(dt).unwrap(),
+                )
+                .unwrap();
+            (p - y.to_dtype(dt).unwrap())
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .mean_all()
+                .unwrap()
+        };
+        let (l32, l64) = (loss(&m32, DType::F32), loss(&m64, DType::F64));
+        let (a, b) = (
+            l32.to_scalar::<f32>().unwrap() as f64,
+            l64.to_scalar::<f64>().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "loss {a} vs {b}");
+        let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
+        let max_abs = |t: &Tensor| -> f64 {
+            t.abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar()
+                .unwrap()
+        };
+        let mut checked = 0;
+        for (name, v) in vm32.data().lock().unwrap().iter() {
+            if !crate::init::is_trainable(name) {
+                continue;
+            }
+            let w64 = &vm64.data().lock().unwrap()[name];
+            let ga = g32
+                .get(v.as_tensor())
+                .expect(name)
+                .to_dtype(DType::F64)
+                .unwrap();
+            let gb = g64.get(w64.as_tensor()).expect(name).clone();
+            let scale = max_abs(&gb);
+            assert!(scale > 0.0, "{name}: no gradient");
+            let d = max_abs(&(ga - &gb).unwrap());
+            assert!(
+                d <= 1e-4 * scale.max(1e-3),
+                "{name}: gradient differs by {d} (scale {scale})"
+            );
+            checked += 1;
+        }
+        // 2 LSTM layers (4 tensors each) and 3 linear layers (2 each).
+        assert_eq!(checked, 14);
+    }
 }
