@@ -57,9 +57,11 @@ def load_like_original(path):
     return y, sr
 
 
-def features(y, sr):
+def features(y, sr, with_extras=True):
     """The 207 columns, one librosa call per family as in the original (means over frames,
-    except the centroid, which the original takes from the first frame only)."""
+    except the centroid, which the original takes from the first frame only), and the
+    extras below (None when `with_extras` is false: scripts/bench_python_analyze.py times the
+    columns alone)."""
     out = {}
     mean = lambda m: np.mean(m, axis=1)  # noqa: E731  (the original's apply_stat('mean'))
     chroma = mean(li.feature.chroma_cqt(y=y, sr=sr, hop_length=512))
@@ -82,6 +84,8 @@ def features(y, sr):
               + [zcr, entropy, bandwidth, centroid_frames[0][0], roll_max, roll_min])
     for name, v in zip(column_names(), values):
         out[name] = float(v)
+    if not with_extras:
+        return out, None
     extras = {
         "tuning": float(li.estimate_tuning(y=y, sr=sr)),
         "spectral_centroid_mean": float(np.mean(centroid_frames)),

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+mod analyze;
 mod train;
 
 /// Run one benchmark suite.
@@ -29,6 +30,8 @@ enum Suite {
     Plugin(CriterionArgs),
     /// Seconds per epoch of the study's model next to PyTorch (or `--parity`: held-out R²).
     Train(train::TrainArgs),
+    /// Songs per minute of `analyze` on 30 s clips, one core and all cores, next to Python.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Options passed through to a criterion suite.
@@ -46,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Suite::Models(a) => criterion("chorder-models", None, &a.rest),
         Suite::Plugin(a) => criterion("chorder-plugin", None, &a.rest),
         Suite::Train(a) => train::run(a),
+        Suite::Analyze(a) => analyze::run(a),
     }
 }
 

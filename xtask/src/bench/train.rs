@@ -46,7 +46,7 @@ pub struct TrainArgs {
     parity_threads: usize,
 }
 
-fn workspace_root() -> PathBuf {
+pub(super) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
@@ -54,7 +54,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Parses the last stdout line of a finished command as JSON.
-fn last_json(mut cmd: Command, what: &str) -> anyhow::Result<Value> {
+pub(super) fn last_json(mut cmd: Command, what: &str) -> anyhow::Result<Value> {
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -90,7 +90,7 @@ fn rust(args: &[&str], threads: usize) -> anyhow::Result<Value> {
 }
 
 /// The Python to run the PyTorch script with, if one with torch is found.
-fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
+pub(super) fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
     let mut candidates = vec![];
     if let Some(p) = explicit {
         candidates.push(p.to_path_buf());
@@ -133,7 +133,7 @@ fn best(v: &Value, stage: &str) -> f64 {
 
 const STAGES: [&str; 3] = ["seq_autoencoder", "feature_autoencoder", "regressor"];
 
-fn load_average() -> String {
+pub(super) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
