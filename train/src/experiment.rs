@@ -28,7 +28,7 @@ use chorder_engine::FrontEndConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Both models' run configs and the evaluation seed.
+/// Both models' run configs, the evaluation seed and the alternatives to train as well.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExperimentConfig {

@@ -1,6 +1,7 @@
 //! `cargo xtask train`: train the study's model and HitMusicNet on a dataset's fixed split,
 //! evaluate both against the random baseline on the test split, and write bundles and
-//! reports (see `chorder_train::experiment`). Resumable: re-running the same command after
+//! reports (see `chorder_train::experiment`); `--alternatives` adds the alternative models
+//! (`chorder_train::alternatives`). Resumable: re-running the same command after
 //! an interruption continues from the last finished epoch.
 
 use std::path::PathBuf;
