@@ -109,7 +109,7 @@ mod tests {
     fn stated_coverage_holds_on_held_out_draws() {
         // A skewed, heteroscedastic "model error": conformal coverage needs no shape.
         let mut rng = Lcg(7);
-        let mut draw = |rng: &mut Lcg| {
+        let draw = |rng: &mut Lcg| {
             let x = rng.next();
             let truth = 100.0 * x;
             let pred = truth + (rng.next() - 0.3) * 30.0 * (0.2 + x);

@@ -103,8 +103,9 @@ fn stated_coverage_holds_on_a_different_held_out_set() {
         .collect();
     let truth: Vec<f32> = test.targets().iter().map(|t| 100.0 * t).collect();
     // What a model that knows only the mean would need for 90 %: the interval must be
-    // narrower, or it says nothing.
-    let mean = truth.iter().sum::<f32>() / truth.len() as f32;
+    // much narrower, or it says little.
+    let cal_truth = cal.targets();
+    let mean = 100.0 * cal_truth.iter().sum::<f32>() / cal_truth.len() as f32;
     let mean_only: Vec<f32> = cal
         .targets()
         .iter()
@@ -143,13 +144,15 @@ fn stated_coverage_holds_on_a_different_held_out_set() {
             "coverage {c}: empirical {rate} (intervals too wide)"
         );
     }
-    // Not trivially wide: well inside the 0-100 range and narrower than the mean-only one.
+    // Not trivially wide: well inside the 0-100 range and under half the mean-only one (the
+    // model explains most of the generated target; measured 2.2 vs 19.7 points).
     let q90 = Calibration::from_bundle(&bundle, 0.9)
         .unwrap()
         .unwrap()
         .half_width;
+    eprintln!("mean-only 90 % half-width: {:.2}", uninformative.half_width);
     assert!(
-        q90 < uninformative.half_width && q90 < 25.0,
+        q90 < 0.5 * uninformative.half_width && q90 < 25.0,
         "90 % half-width {q90} vs mean-only {}",
         uninformative.half_width
     );

@@ -134,10 +134,11 @@ impl ConformalCalibration {
             ));
         }
         for l in &self.levels {
-            if !(l.coverage > 0.0 && l.coverage < 1.0)
-                || !l.half_width.is_finite()
-                || l.half_width < 0.0
-            {
+            let ok = l.coverage > 0.0
+                && l.coverage < 1.0
+                && l.half_width.is_finite()
+                && l.half_width >= 0.0;
+            if !ok {
                 return Err(format!("bad calibration level {l:?}"));
             }
         }
