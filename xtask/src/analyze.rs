@@ -9,6 +9,7 @@ use chorder_analysis::catalog::{run_catalog, CatalogOptions, CatalogRun};
 pub use chorder_analysis::offline::{analyze_song, SongResult, SCHEMA};
 use chorder_analysis::percentile::Reference;
 use chorder_analysis::shard::Shard;
+use chorder_analysis::uncertainty::Calibration;
 use chorder_analysis::{Embedder, PopularityHead};
 use chorder_engine::AudioReader;
 use chorder_models::bundle::ModelBundle;
@@ -81,6 +82,10 @@ pub struct Args {
     /// Number of tags to report per song.
     #[arg(long, default_value_t = 5)]
     pub top_tags: usize,
+    /// Stated coverage of the interval around each estimate (split conformal, from the
+    /// held-out residuals stored in the model bundle; no interval when it has none).
+    #[arg(long, default_value_t = chorder_analysis::uncertainty::DEFAULT_COVERAGE)]
+    pub coverage: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +118,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Some(head)
     };
+    anyhow::ensure!(
+        args.coverage > 0.0 && args.coverage < 1.0,
+        "--coverage must lie strictly between 0 and 1 (e.g. 0.9), not {}",
+        args.coverage
+    );
+    let calibration = match &head {
+        Some(h) => {
+            Calibration::from_bundle(h.bundle(), args.coverage).map_err(anyhow::Error::msg)?
+        }
+        None => None,
+    };
     let reference = args
         .reference
         .as_deref()
@@ -127,10 +143,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for p in pair {
             let mut reader = AudioReader::open(p)?;
             let name = p.display().to_string();
-            songs.push(
+            let mut song =
                 analyze_song(&mut reader, &name, &embedder, head.as_ref(), args.top_tags)
-                    .map_err(anyhow::Error::msg)?,
-            );
+                    .map_err(anyhow::Error::msg)?;
+            song.set_interval(calibration.as_ref());
+            songs.push(song);
         }
         let mut stdout = std::io::stdout().lock();
         match args.format {
@@ -185,12 +202,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let run = run_catalog(&inputs, args.out.as_deref(), &opts, |path| {
                 let mut reader = AudioReader::open(path).map_err(|e| e.to_string())?;
                 let name = path.display().to_string();
-                analyze_song(&mut reader, &name, &embedder, head.as_ref(), args.top_tags)
+                let mut song =
+                    analyze_song(&mut reader, &name, &embedder, head.as_ref(), args.top_tags)?;
+                song.set_interval(calibration.as_ref());
+                Ok(song)
             })
             .context("cannot write the results file")?;
             split(run)
         }
     };
+    // Also for songs resumed from an earlier run (which may have used another coverage).
+    for s in &mut songs {
+        s.set_interval(calibration.as_ref());
+    }
     if let Some(r) = &reference {
         for s in &mut songs {
             s.percentile = s.estimate.map(|e| r.percentile(e));
@@ -225,7 +249,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             AudioReader::open(&song.file)?
         };
-        plot::timeline_png(png, song, &mut reader, embedder.front_end())?;
+        plot::timeline_png(
+            png,
+            song,
+            calibration.as_ref(),
+            &mut reader,
+            embedder.front_end(),
+        )?;
         eprintln!("wrote {}", png.display());
     }
     if let Some(dir) = &args.out {

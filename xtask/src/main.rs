@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod bench;
 mod bundle;
+mod calibrate;
 mod demo;
 mod eval;
 mod extract;
@@ -33,6 +34,7 @@ enum Command {
     Bench(bench::Args),
     /// Build the plugin bundles (CLAP, VST3, standalone) into target/bundled/.
     Bundle(bundle::Args),
+    Calibrate(calibrate::Args),
     Eval(eval::Args),
     Extract(extract::Args),
     GenCorpus(gen_corpus::Args),
@@ -55,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Analyze(args) => analyze::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Bundle(args) => bundle::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Extract(args) => extract::run(args),
         Command::GenCorpus(args) => gen_corpus::run(args),

@@ -101,6 +101,7 @@ fn json_schema_is_versioned_and_its_fields_are_stable() {
         "windows",
         "estimate",
         "interval",
+        "coverage",
         "percentile",
         "top_tags",
         "timeline",
@@ -114,6 +115,38 @@ fn json_schema_is_versioned_and_its_fields_are_stable() {
     assert_eq!(keys(&timeline[0]), ["t", "momentary", "integrated"].into());
     let est = song["estimate"].as_f64().unwrap();
     assert!((0.0..=100.0).contains(&est), "{est}");
+    // The built-in demo model carries a calibration: a 90 % interval around the estimate.
+    assert_eq!(song["coverage"].as_f64().unwrap() as f32, 0.9);
+    let iv: Vec<f64> = serde_json::from_value(song["interval"].clone()).unwrap();
+    assert!(
+        iv[0] <= est && est <= iv[1] && iv[1] - iv[0] < 100.0,
+        "{iv:?} around {est}"
+    );
+}
+
+#[test]
+fn coverage_flag_sets_the_interval_and_refuses_what_the_bundle_cannot_give() {
+    let run = |c: &str| {
+        xtask()
+            .args(["analyze", "--format", "json", "--coverage", c])
+            .output()
+            .unwrap()
+    };
+    let width = |out: &Output| {
+        let v = json_of(out);
+        let iv: Vec<f64> = serde_json::from_value(v["songs"][0]["interval"].clone()).unwrap();
+        assert!(v["songs"][0]["coverage"].as_f64().unwrap() > 0.0);
+        iv[1] - iv[0]
+    };
+    let (w50, w95) = (width(&run("0.5")), width(&run("0.95")));
+    assert!(
+        w50 < w95,
+        "50 % interval {w50} not narrower than 95 % {w95}"
+    );
+    let out = run("0.999");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot give coverage"), "{err}");
 }
 
 #[test]

@@ -51,9 +51,14 @@ pub(super) fn write_table(
     } else {
         ""
     };
+    let interval_head = r
+        .songs
+        .iter()
+        .find_map(|s| s.coverage)
+        .map_or_else(String::new, |c| format!(" [{:.0} % interval]", c * 100.0));
     writeln!(
         out,
-        "| song | seconds | windows | estimate (0-100) |{pct_head} top tags |"
+        "| song | seconds | windows | estimate (0-100){interval_head} |{pct_head} top tags |"
     )?;
     writeln!(
         out,
@@ -135,7 +140,7 @@ pub(super) fn write_table(
 }
 
 /// Column names of the CSV (and Parquet) results, in order.
-pub(super) const CSV_COLUMNS: [&str; 9] = [
+pub(super) const CSV_COLUMNS: [&str; 10] = [
     "file",
     "sha256",
     "seconds",
@@ -143,6 +148,7 @@ pub(super) const CSV_COLUMNS: [&str; 9] = [
     "estimate",
     "interval_low",
     "interval_high",
+    "coverage",
     "percentile",
     "top_tags",
 ];
@@ -170,6 +176,7 @@ pub(super) fn write_csv(out: &mut impl Write, songs: &[SongResult]) -> anyhow::R
             opt3(s.estimate),
             opt3(s.interval.map(|i| i[0])),
             opt3(s.interval.map(|i| i[1])),
+            opt3(s.coverage),
             opt3(s.percentile),
             tags.join(";"),
         ])?;

@@ -14,8 +14,8 @@ use chorder_analysis::offline::SongResult;
 use super::output::CSV_COLUMNS;
 
 /// Writes one row per song to `path`: file, sha256 (text), seconds (f64), windows (u64),
-/// estimate, interval_low, interval_high, percentile (f32, 0-100, null when absent) and
-/// top_tags (text, `name:prob;...`).
+/// estimate, interval_low, interval_high (f32, 0-100), coverage (f32, 0-1), percentile (f32,
+/// 0-100; each null when absent) and top_tags (text, `name:prob;...`).
 pub(super) fn write_parquet(path: &Path, songs: &[SongResult]) -> anyhow::Result<()> {
     let f32_col = |get: &dyn Fn(&SongResult) -> Option<f32>| -> ArrayRef {
         Arc::new(songs.iter().map(get).collect::<Float32Array>())
@@ -25,6 +25,7 @@ pub(super) fn write_parquet(path: &Path, songs: &[SongResult]) -> anyhow::Result
         (DataType::Utf8, true),
         (DataType::Float64, false),
         (DataType::UInt64, false),
+        (DataType::Float32, true),
         (DataType::Float32, true),
         (DataType::Float32, true),
         (DataType::Float32, true),
@@ -57,6 +58,7 @@ pub(super) fn write_parquet(path: &Path, songs: &[SongResult]) -> anyhow::Result
         f32_col(&|s| s.estimate),
         f32_col(&|s| s.interval.map(|i| i[0])),
         f32_col(&|s| s.interval.map(|i| i[1])),
+        f32_col(&|s| s.coverage),
         f32_col(&|s| s.percentile),
         Arc::new(StringArray::from_iter_values(songs.iter().map(|s| {
             s.top_tags

@@ -4,8 +4,14 @@
 use std::path::Path;
 
 use chorder_analysis::offline::SongResult;
+use chorder_analysis::uncertainty::Calibration;
 use chorder_engine::{logmel_from_reader, AudioReader, FrontEndConfig};
 use chorder_plots::{lines, Frame, Heatmap, Series};
+
+/// Colour of the integrated estimate and its band (orange-red, visible on viridis).
+const INTEGRATED: (u8, u8, u8) = (255, 90, 40);
+/// Colour of the momentary estimate (white, visible on viridis and on the orange line).
+const MOMENTARY: (u8, u8, u8) = (255, 255, 255);
 
 fn series_of(
     song: &SongResult,
@@ -17,12 +23,15 @@ fn series_of(
         .unzip()
 }
 
-/// Draws `song`'s momentary and integrated estimates (0-100) against time (s) over the
-/// log-mel spectrogram of the same audio (re-read from `reader` with front end `fe`); the
-/// title names the sections that raised and lowered the estimate most.
+/// Draws `song`'s integrated (bold line) and momentary (thin line with rings, on top)
+/// estimates (0-100) against time (s) over the log-mel spectrogram of the same audio
+/// (re-read from `reader` with front end `fe`); with a `calibration`, a band of ± its
+/// half-width around the integrated line. The title gives the overall estimate with its
+/// interval and names the sections that raised and lowered the estimate most.
 pub(super) fn timeline_png(
     path: &Path,
     song: &SongResult,
+    calibration: Option<&Calibration>,
     reader: &mut AudioReader,
     fe: &FrontEndConfig,
 ) -> anyhow::Result<()> {
@@ -37,6 +46,9 @@ pub(super) fn timeline_png(
         song.file,
         song.estimate.map_or("n/a".into(), |e| format!("{e:.1}"))
     );
+    if let (Some([lo, hi]), Some(c)) = (song.interval, song.coverage) {
+        title += &format!(" [{lo:.1}, {hi:.1}] ({:.0} %)", c * 100.0);
+    }
     if let Some(s) = up.first() {
         title += &format!("; up {:.1}-{:.1} s ({:+.1})", s.start, s.end, s.change);
     }
@@ -60,13 +72,35 @@ pub(super) fn timeline_png(
         y_range: (0.0, 100.0),
         value_range: None,
     };
+    // The interval around the running estimate: the overall estimate's half-width (its
+    // coverage is stated for the overall estimate of songs like the calibration set).
+    let (lo, hi): (Vec<f32>, Vec<f32>) = yi
+        .iter()
+        .map(|&y| calibration.map_or([y, y], |c| c.interval(y)))
+        .map(|[l, h]| (l, h))
+        .unzip();
+    let band_name = calibration.map(|c| {
+        format!(
+            "{:.0} % interval (±{:.1})",
+            c.coverage * 100.0,
+            c.half_width
+        )
+    });
+    let mut integrated = Series::new("integrated (song so far)", &ti, &yi)
+        .width(3)
+        .color(INTEGRATED);
+    if let Some(name) = &band_name {
+        integrated = integrated.band(name, &lo, &hi);
+    }
+    // Momentary on top, thin with a ring per window, so both stay visible where they agree.
+    let momentary = Series::new("momentary (this window)", &tm, &ym)
+        .width(1)
+        .markers(4)
+        .color(MOMENTARY);
     lines(
         path,
         &frame,
-        &[
-            Series::new("momentary (this window)", &tm, &ym),
-            Series::new("integrated (song so far)", &ti, &yi),
-        ],
+        &[integrated, momentary],
         (n_frames > 0).then_some(&heat),
     )?;
     Ok(())
