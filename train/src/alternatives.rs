@@ -9,7 +9,8 @@
 //!   concatenated after it, the regressor on top ([`chorder_models::lstm_regressor`]),
 //!   trained end to end on the regression loss in one stage, `lstm_regressor`.
 //! - [`Alternative::HmnEmbedding`] (`hmn-embedding`): HitMusicNet's pipeline (its trainer,
-//!   [`train_hitmusicnet`], stages `hmn_autoencoder`, `hmn_regressor`) on the feature vector
+//!   [`crate::trainer::train_hitmusicnet`], stages `hmn_embedding_autoencoder`,
+//!   `hmn_embedding_regressor`) on the feature vector
 //!   extended with the embeddings' per-dimension mean and sd
 //!   ([`chorder_models::hmn_embedding`]).
 //!
@@ -23,7 +24,7 @@ use crate::config::{HmnRunConfig, Monitor, StageConfig};
 use crate::data::{Dataset, Sample};
 use crate::loss::{LossConfig, RegressionLoss};
 use crate::trainer::{
-    chunked, chunked_mean, fingerprint, set_var, train_hitmusicnet, Control, Run, StageFns,
+    chunked, chunked_mean, fingerprint, set_var, train_hitmusicnet_as, Control, Run, StageFns,
 };
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -498,7 +499,8 @@ pub fn train_hmn_embedding(
     control: &mut Control,
 ) -> Result<Option<TrainedAlternative>> {
     let (train_x, val_x) = (with_embedding_summary(train)?, with_embedding_summary(val)?);
-    let Some(hmn) = train_hitmusicnet(cfg, &train_x, &val_x, run_dir, control)? else {
+    let names = ["hmn_embedding_autoencoder", "hmn_embedding_regressor"];
+    let Some(hmn) = train_hitmusicnet_as(names, cfg, &train_x, &val_x, run_dir, control)? else {
         return Ok(None);
     };
     Ok(Some(TrainedAlternative {

@@ -531,6 +531,25 @@ pub fn train_hitmusicnet(
     run_dir: Option<&Path>,
     control: &mut Control,
 ) -> Result<Option<TrainedHmn>> {
+    train_hitmusicnet_as(
+        ["hmn_autoencoder", "hmn_regressor"],
+        cfg,
+        train,
+        val,
+        run_dir,
+        control,
+    )
+}
+
+/// [`train_hitmusicnet`] with its two stages named `stage_names` (autoencoder, regressor).
+pub(crate) fn train_hitmusicnet_as(
+    stage_names: [&str; 2],
+    cfg: &HmnRunConfig,
+    train: &Dataset,
+    val: &Dataset,
+    run_dir: Option<&Path>,
+    control: &mut Control,
+) -> Result<Option<TrainedHmn>> {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let model = HitMusicNet::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
@@ -586,14 +605,7 @@ pub fn train_hitmusicnet(
             batch_loss: &mut batch_loss,
             validate: &mut validate,
         };
-        if !run.stage(
-            0,
-            "hmn_autoencoder",
-            &cfg.autoencoder,
-            "ae.",
-            train.len(),
-            fns,
-        )? {
+        if !run.stage(0, stage_names[0], &cfg.autoencoder, "ae.", train.len(), fns)? {
             return Ok(None);
         }
     }
@@ -635,14 +647,7 @@ pub fn train_hitmusicnet(
             batch_loss: &mut batch_loss,
             validate: &mut validate,
         };
-        if !run.stage(
-            1,
-            "hmn_regressor",
-            &cfg.regressor,
-            "head.",
-            train.len(),
-            fns,
-        )? {
+        if !run.stage(1, stage_names[1], &cfg.regressor, "head.", train.len(), fns)? {
             return Ok(None);
         }
     }

@@ -157,7 +157,10 @@ fn each_alternative_beats_random_on_held_out_songs() {
                 vec!["single_ae_autoencoder", "single_ae_regressor"]
             ),
             ("lstm-regressor", vec!["lstm_regressor"]),
-            ("hmn-embedding", vec!["hmn_autoencoder", "hmn_regressor"]),
+            (
+                "hmn-embedding",
+                vec!["hmn_embedding_autoencoder", "hmn_embedding_regressor"]
+            ),
         ]
     );
     let txt = std::fs::read_to_string(out.path().join("report.txt")).unwrap();
