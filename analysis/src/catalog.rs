@@ -28,7 +28,8 @@ pub const RESULTS_FILE: &str = "results.jsonl";
 /// Options of [`run_catalog`].
 #[derive(Debug, Default)]
 pub struct CatalogOptions<'a> {
-    /// Worker threads (each analyses one song at a time); 0 counts as 1.
+    /// Worker threads (each analyses one song at a time); 0 counts as 1. With more than one,
+    /// each worker runs the embedding network on one thread.
     pub jobs: usize,
     /// Show a progress bar (songs/s, ETA) on stderr.
     pub progress: bool,
@@ -162,6 +163,11 @@ where
                     break;
                 }
                 let path = &inputs[i];
+                if opts.jobs > 1 {
+                    // Songs in parallel fill the cores: each runs its network on one thread
+                    // (threaded small products on a shared pool cost more than they gain).
+                    chorder_models::set_thread_gemm_threads(Some(1));
+                }
                 let outcome = (|| {
                     let hash = file_sha256(path).map_err(|e| format!("{}: {e}", path.display()))?;
                     let known = {

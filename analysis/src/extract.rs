@@ -29,7 +29,8 @@ pub struct ExtractReport {
 /// Options of [`extract_dataset`].
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
-    /// Worker threads (each analyses one song at a time).
+    /// Worker threads (each analyses one song at a time). With more than one, each worker
+    /// runs the embedding network on one thread.
     pub jobs: usize,
     /// Low-level feature setting.
     pub features: FeatureConfig,
@@ -70,6 +71,10 @@ pub fn extract_dataset(
                     break;
                 }
                 let track = &dataset.tracks[i];
+                if opts.jobs > 1 {
+                    // Songs in parallel fill the cores: each runs its network on one thread.
+                    chorder_models::set_thread_gemm_threads(Some(1));
+                }
                 let outcome = extract_one(&track.audio, cache, embedder, opts.features);
                 let mut r = report.lock().unwrap_or_else(|p| p.into_inner());
                 match outcome {

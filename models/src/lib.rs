@@ -22,6 +22,7 @@ pub mod init;
 pub mod lstm;
 pub mod lstm_regressor;
 mod matmul;
+pub use matmul::{gemm_threads, set_thread_gemm_threads};
 pub mod mlp;
 pub mod musicnn;
 pub mod regressor;

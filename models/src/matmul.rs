@@ -8,8 +8,33 @@
 //! column-contiguous: a unit row stride on `lhs` makes that copy a block copy (a gather
 //! otherwise), and on `rhs` lets it be read in place, so callers arrange for unit row strides.
 
-/// `dst [m, n] = lhs [m, k] · rhs [k, n]` on candle's thread setting (`RAYON_NUM_THREADS`;
-/// one thread unless it says otherwise). With `k == 0`, `dst` is set to zero.
+use std::cell::Cell;
+
+thread_local! {
+    /// Per-thread override of the thread count of [`sgemm`] (see [`set_thread_gemm_threads`]).
+    static GEMM_THREADS: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Sets how many threads the embedding networks' matrix products (musicnn, VGGish) use when
+/// called from the current thread: `Some(n)` (0 counts as 1), or `None` for candle's setting
+/// (`RAYON_NUM_THREADS`, else the physical cores). Catalog workers that each run one song
+/// set `Some(1)`: their many small products lose more to waking the shared rayon pool than
+/// they gain, and several songs at once already fill the cores.
+pub fn set_thread_gemm_threads(threads: Option<usize>) {
+    GEMM_THREADS.with(|t| t.set(threads.map(|n| n.max(1))));
+}
+
+/// Threads the embedding networks' matrix products use on the current thread (see
+/// [`set_thread_gemm_threads`]).
+pub fn gemm_threads() -> usize {
+    GEMM_THREADS
+        .with(Cell::get)
+        .unwrap_or_else(candle_core::utils::get_num_threads)
+}
+
+/// `dst [m, n] = lhs [m, k] · rhs [k, n]` on [`gemm_threads`] threads (candle's setting,
+/// `RAYON_NUM_THREADS`, unless the calling thread overrides it). With `k == 0`, `dst` is set
+/// to zero.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm(
     dims: (usize, usize, usize),
@@ -20,7 +45,7 @@ pub(crate) fn sgemm(
     dst: &mut [f32],
     dst_strides: (usize, usize),
 ) {
-    let threads = candle_core::utils::get_num_threads();
+    let threads = gemm_threads();
     let par = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -93,5 +118,32 @@ pub(crate) fn sgemm_into(
             false,
             par,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_thread_override_is_per_thread() {
+        let default = candle_core::utils::get_num_threads();
+        std::thread::spawn(move || {
+            assert_eq!(gemm_threads(), default);
+            set_thread_gemm_threads(Some(1));
+            assert_eq!(gemm_threads(), 1);
+            set_thread_gemm_threads(Some(0));
+            assert_eq!(gemm_threads(), 1);
+            set_thread_gemm_threads(Some(default + 3));
+            assert_eq!(gemm_threads(), default + 3);
+            // Another thread keeps candle's setting.
+            std::thread::spawn(move || assert_eq!(gemm_threads(), default))
+                .join()
+                .unwrap();
+            set_thread_gemm_threads(None);
+            assert_eq!(gemm_threads(), default);
+        })
+        .join()
+        .unwrap();
     }
 }
