@@ -21,7 +21,7 @@
 
 mod fused;
 
-pub(crate) use fused::{add_row_bias, masked_mse_rows};
+pub(crate) use fused::{add_row_bias, linear_masked_mse_rows, masked_mse_rows, normalize_cols};
 
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
@@ -195,8 +195,29 @@ impl Lstm {
             let (y, s) = self.forward_reference(&x.reshape((n_batch, n_steps, n_in))?, lengths)?;
             return Ok((y.reshape((rows, self.cfg.hidden_dim))?, s));
         }
-        let xw = x.matmul(&self.weight_ih.t()?)?;
-        self.forward_fused(&xw, lengths, n_steps, None)
+        self.forward_fused(x, lengths, n_steps, None, false)
+    }
+
+    /// [`Self::forward_rows`] when only the final state is wanted: its `h` `[B, H]` is
+    /// differentiable (the fused path then never builds the `[B·T, H]` outputs).
+    pub fn forward_rows_last(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        n_steps: usize,
+    ) -> Result<LstmState> {
+        if !self.fused_ok(x) {
+            return Ok(self.forward_rows(x, lengths, n_steps)?.1);
+        }
+        let (rows, _) = x.dims2()?;
+        if rows != lengths.len() * n_steps {
+            candle_core::bail!(
+                "lstm: {rows} rows for {} sequences × {n_steps} steps",
+                lengths.len()
+            );
+        }
+        check_lengths(lengths, lengths.len(), n_steps)?;
+        Ok(self.forward_fused(x, lengths, n_steps, None, true)?.1)
     }
 
     /// [`Self::forward_repeated`] on rows: `x: [B, D]` → `[B·T, H]` and the final state.
@@ -216,8 +237,7 @@ impl Lstm {
             let (y, s) = self.forward_reference(&rep, lengths)?;
             return Ok((y.reshape((n_batch * n_steps, self.cfg.hidden_dim))?, s));
         }
-        let xw = x.matmul(&self.weight_ih.t()?)?;
-        self.forward_fused(&xw, lengths, n_steps, None)
+        self.forward_fused(x, lengths, n_steps, None, false)
     }
 
     fn fused_ok(&self, x: &Tensor) -> bool {
@@ -227,25 +247,33 @@ impl Lstm {
             && self.cfg.hidden_dim > 0
     }
 
-    /// The fused op on projected inputs `xw = x W_ihᵀ: [B·T | B, 4H]` (no bias), the batch
-    /// split over `groups` threads (`None`: automatic). Returns `[B·T, H]`.
+    /// The fused op on inputs `x: [B·T | B, D]`, the batch split over `groups` threads
+    /// (`None`: automatic). Returns `[B·T, H]`, or with `last_only` the final `h` `[B, H]`
+    /// (then also the state's `h`).
     fn forward_fused(
         &self,
-        xw: &Tensor,
+        x: &Tensor,
         lengths: &[usize],
         n_steps: usize,
         groups: Option<usize>,
+        last_only: bool,
     ) -> Result<(Tensor, LstmState)> {
         let (n_batch, hidden) = (lengths.len(), self.cfg.hidden_dim);
         let bias = (&self.bias_ih + &self.bias_hh)?;
+        let w = Tensor::cat(&[&self.weight_ih, &self.weight_hh], 1)?;
         let (out, cells) = fused::LstmSeq::apply(
             lengths,
             n_steps,
-            &xw.contiguous()?,
-            &self.weight_hh,
+            &x.contiguous()?,
+            &w,
             &bias,
             groups,
+            last_only,
         )?;
+        let c = Tensor::from_vec(cells, (n_batch, hidden), out.device())?;
+        if last_only {
+            return Ok((out.clone(), LstmState { h: out, c }));
+        }
         // Final h: each sequence's output at its last valid step (differentiable gather).
         let last: Vec<u32> = lengths
             .iter()
@@ -254,7 +282,6 @@ impl Lstm {
             .collect();
         let last = Tensor::from_vec(last, n_batch, out.device())?;
         let h = out.index_select(&last, 0)?;
-        let c = Tensor::from_vec(cells, (n_batch, hidden), out.device())?;
         Ok((out, LstmState { h, c }))
     }
 
@@ -390,6 +417,24 @@ impl LstmStack {
             states.push(s);
         }
         Ok((x, states))
+    }
+
+    /// The last layer's final state for rows `[B·T, D]` (its `h` `[B, H_last]` is
+    /// differentiable): what an encoder needs, without the last layer's per-step outputs.
+    pub fn forward_rows_last(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        n_steps: usize,
+    ) -> Result<LstmState> {
+        let Some((last, first)) = self.layers.split_last() else {
+            candle_core::bail!("lstm stack: no layers");
+        };
+        let mut x = x.clone();
+        for layer in first {
+            x = layer.forward_rows(&x, lengths, n_steps)?.0;
+        }
+        last.forward_rows_last(&x, lengths, n_steps)
     }
 
     /// For an input `[B, D]` repeated over `n_steps` steps: `[B·T, H_last]` and the final
@@ -641,14 +686,11 @@ mod tests {
             .unwrap();
         let (ro, rs) = l.forward_reference(x.as_tensor(), &lengths).unwrap();
         let rg = grads_of(&vm, &x, &probe_loss(&ro, &rs.h));
+        let rows = x.as_tensor().reshape((7 * 7, 5)).unwrap();
         for groups in [1, 3] {
-            let xw = x
-                .as_tensor()
-                .reshape((7 * 7, 5))
-                .unwrap()
-                .matmul(&l.weight_ih.t().unwrap())
+            let (fo, fs) = l
+                .forward_fused(&rows, &lengths, 7, Some(groups), false)
                 .unwrap();
-            let (fo, fs) = l.forward_fused(&xw, &lengths, 7, Some(groups)).unwrap();
             let fo = fo.reshape((7, 7, 6)).unwrap();
             assert!(max_abs_diff(&fo, &ro) < 1e-6, "outputs, {groups} groups");
             assert!(max_abs_diff(&fs.h, &rs.h) < 1e-6);
@@ -659,6 +701,24 @@ mod tests {
                 assert!(
                     d < 1e-5,
                     "d/d{name} differs by {d} (relative), {groups} groups"
+                );
+            }
+        }
+        // Only the final state (the encoder's use): the same `h`, `c` and gradients of a
+        // loss on `h` alone.
+        let rg_last = grads_of(&vm, &x, &probe_loss(&rs.h, &rs.h));
+        for groups in [1, 3] {
+            let (fh, fs) = l
+                .forward_fused(&rows, &lengths, 7, Some(groups), true)
+                .unwrap();
+            assert!(max_abs_diff(&fh, &rs.h) < 1e-6);
+            assert!(max_abs_diff(&fs.c, &rs.c) < 1e-6);
+            let fg = grads_of(&vm, &x, &probe_loss(&fh, &fs.h));
+            for ((name, a), (_, b)) in fg.iter().zip(&rg_last) {
+                let d = rel_diff(a, b);
+                assert!(
+                    d < 1e-5,
+                    "last only: d/d{name} differs by {d} (relative), {groups} groups"
                 );
             }
         }

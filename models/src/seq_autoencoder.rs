@@ -156,8 +156,7 @@ impl SeqAutoencoder {
     /// The normaliser applied as a constant: its buffers are set from data, never trained,
     /// so no gradient is computed for them (that would cost two reductions per batch).
     fn normalize(&self, x: &Tensor) -> Result<Tensor> {
-        x.broadcast_sub(&self.norm.shift.detach())?
-            .broadcast_mul(&self.norm.scale.detach())
+        crate::lstm::normalize_cols(x, &self.norm.shift, &self.norm.scale)
     }
 
     /// Codes of a padded batch of raw embeddings: `x: [B, T, D]`, `lengths[b] ∈ 1..=T` →
@@ -169,13 +168,12 @@ impl SeqAutoencoder {
     fn encode_normalized(&self, x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
         let (n_batch, n_steps, n_in) = x.dims3()?;
         let rows = x.reshape((n_batch * n_steps, n_in))?;
-        let (_out, states) = self.enc_lstm.forward_rows(&rows, lengths, n_steps)?;
+        if self.enc_lstm.is_empty() {
+            candle_core::bail!("seq autoencoder needs at least one LSTM layer");
+        }
         // The masked LSTM keeps each sequence's state after its last valid step.
-        let h = match states.last() {
-            Some(s) => s.h.clone(),
-            None => candle_core::bail!("seq autoencoder needs at least one LSTM layer"),
-        };
-        self.enc_fc.forward(&h)
+        let last = self.enc_lstm.forward_rows_last(&rows, lengths, n_steps)?;
+        self.enc_fc.forward(&last.h)
     }
 
     /// The reconstruction as rows `[B·T, D]` (row `b·T + t`; padded rows hold the output
@@ -220,9 +218,11 @@ impl SeqAutoencoder {
         let (n_batch, n_steps, n_in) = x.dims3()?;
         let xn = self.normalize(x)?;
         let code = self.encode_normalized(&xn, lengths)?;
-        let recon = self.decode_rows(&code, lengths, n_steps)?;
+        let h = self.dec_fc.forward(&code)?;
+        let (y, _) = self.dec_lstm.forward_rows_repeated(&h, lengths, n_steps)?;
         let target = xn.reshape((n_batch * n_steps, n_in))?;
-        crate::lstm::masked_mse_rows(&recon, &target, lengths, n_steps)
+        // The output layer and the loss in one op (on the fused path).
+        crate::lstm::linear_masked_mse_rows(&y, &self.dec_out, &target, lengths, n_steps)
     }
 
     /// A fresh streaming state for `batch` tracks (1 in the plugin).

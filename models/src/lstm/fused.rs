@@ -1,12 +1,14 @@
-//! The recurrent part of an LSTM layer over a whole padded batch as one candle custom op,
-//! with a hand-written backward (backpropagation through time).
+//! An LSTM layer over a whole padded batch as one candle custom op, with a hand-written
+//! backward (backpropagation through time).
 //!
-//! Inputs: `xw [B·T, 4H]` (row `b·T + t`), the input projection `x W_ihᵀ` of every step
-//! (computed outside with one matrix product, so candle's autograd handles `W_ih` and `x`),
-//! or `[B, 4H]` when the input is the same at every step (the decoder's repeated code);
-//! `w_hh [4H, H]`; `bias [4H]` (`b_ih + b_hh`). Output `h [B·T, H]`: each valid step's
-//! hidden state, zero at padded steps (`t ≥ lengths[b]`), where the state is carried
-//! unchanged, exactly like PyTorch's packed sequences.
+//! Inputs: `x [B·T, D]` (row `b·T + t`), or `[B, D]` when the input is the same at every
+//! step (the decoder's repeated code); `w = [W_ih | W_hh]`, `[4H, D + H]`; `bias [4H]`
+//! (`b_ih + b_hh`). Output `h [B·T, H]`: each valid step's hidden state, zero at padded
+//! steps (`t ≥ lengths[b]`), where the state is carried unchanged, exactly like PyTorch's
+//! packed sequences; or only each sequence's last valid state `[B, H]` (the encoder's
+//! summary). The input projection `gx = x W_ihᵀ + bias` is computed inside, step by step
+//! on the running rows (once for a repeated input), so neither it nor its gradient becomes
+//! a `[B·T, 4H]` tensor in candle's graph; `dx` is computed only when `x` needs a gradient.
 //!
 //! Forward, per step `t` and valid row: `a = gx_t + h_{t-1} W_hhᵀ`, `i, f, o = σ(a_i, a_f,
 //! a_o)`, `g = tanh(a_g)`, `c_t = f c_{t-1} + i g`, `h_t = o tanh(c_t)`. Backward, from
@@ -16,6 +18,7 @@
 //! dc  = dh·o·(1 − tanh²c_t) + dc_{t+1}'        da_o = dh·tanh(c_t)·o(1 − o)
 //! da_i = dc·g·i(1 − i)   da_f = dc·c_{t-1}·f(1 − f)   da_g = dc·i·(1 − g²)
 //! dc_t' = dc·f (to step t−1)   dh_{t-1}' = da W_hh   dW_hh = Σ_t daᵀ h_{t-1}   dgx = da
+//! dW_ih = Σ_t dgxᵀ x_t   d bias = Σ dgx   dx_t = dgx W_ih
 //! ```
 //!
 //! Rows are processed sorted by length (longest first), so the rows still running at step
@@ -42,6 +45,9 @@ struct GroupStash {
     rows: Vec<usize>,
     /// Rows still running at each step (a prefix of `rows`), `[T]`.
     active: Vec<usize>,
+    /// The group's inputs: `[T, n, D]` (zero where a row is not running), or `[n, D]` when
+    /// the input repeats at every step.
+    inputs: Vec<f32>,
     /// Gate activations `i, f, g, o`, `[T, n, 4H]`.
     acts: Vec<f32>,
     /// Cell states `c_t`, `[T, n, H]`.
@@ -59,6 +65,8 @@ pub(crate) struct LstmSeq {
     hidden: usize,
     /// Row groups run on separate threads.
     n_groups: usize,
+    /// Output only each row's hidden state after its last valid step, `[B, H]`.
+    last_only: bool,
     stash: Arc<Mutex<Vec<GroupStash>>>,
 }
 
@@ -71,6 +79,7 @@ impl LstmSeq {
         n_steps: usize,
         hidden: usize,
         groups: Option<usize>,
+        last_only: bool,
     ) -> Self {
         let n_groups = groups
             .unwrap_or_else(|| {
@@ -83,24 +92,27 @@ impl LstmSeq {
             n_steps,
             hidden,
             n_groups,
+            last_only,
             stash: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
-    /// Runs the op: `xw [B·T | B, 4H]`, `w_hh [4H, H]`, `bias [4H]` → `h [B·T, H]`, and the
-    /// cell state after each row's last valid step, `[B·H]` row-major.
+    /// Runs the op: `x [B·T | B, D]`, `w [4H, D + H]` (`[W_ih | W_hh]`), `bias [4H]` → `h`:
+    /// `[B·T, H]`, or `[B, H]` (each row's last valid step) when `last_only`; and the cell
+    /// state after each row's last valid step, `[B·H]` row-major.
     pub(crate) fn apply(
         lengths: &[usize],
         n_steps: usize,
-        xw: &Tensor,
-        w_hh: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         bias: &Tensor,
         groups: Option<usize>,
+        last_only: bool,
     ) -> Result<(Tensor, Vec<f32>)> {
-        let hidden = w_hh.dim(1)?;
-        let op = Self::new(lengths, n_steps, hidden, groups);
+        let hidden = bias.dim(0)? / 4;
+        let op = Self::new(lengths, n_steps, hidden, groups, last_only);
         let stash = op.stash.clone();
-        let out = xw.apply_op3(w_hh, bias, op)?;
+        let out = x.apply_op3(w, bias, op)?;
         let mut cells = vec![0f32; lengths.len() * hidden];
         for g in stash.lock().unwrap().iter() {
             let n = g.rows.len();
@@ -417,6 +429,7 @@ fn give(v: Vec<f32>) {
 impl Drop for GroupStash {
     fn drop(&mut self) {
         for v in [
+            &mut self.inputs,
             &mut self.acts,
             &mut self.cells,
             &mut self.tanh_c,
@@ -427,29 +440,77 @@ impl Drop for GroupStash {
     }
 }
 
+/// The shapes of one call: input width `D`, hidden size `H`, and whether the input is one
+/// row per sequence repeated at every step.
+#[derive(Clone, Copy)]
+struct Dims {
+    d: usize,
+    h: usize,
+    repeat: bool,
+}
+
 impl LstmSeq {
-    /// Forward of one row group; returns its stash.
+    /// Forward of one row group; returns its stash. `x` is `[B·T | B, D]`, `w` is
+    /// `[4H, D + H]` (`[W_ih | W_hh]`, row-major), `bias` `[4H]`.
     fn forward_group(
         &self,
         rows: Vec<usize>,
-        gx: &[f32],
-        repeat: bool,
+        x: &[f32],
+        dims: Dims,
         w: &[f32],
         bias: &[f32],
     ) -> GroupStash {
-        let (t_n, h) = (self.n_steps, self.hidden);
-        let n = rows.len();
+        let Dims { d, h, repeat } = dims;
+        let t_n = self.n_steps;
+        let (n, wd) = (rows.len(), d + h);
         let active: Vec<usize> = (0..t_n)
             .map(|t| rows.iter().take_while(|&&b| self.lengths[b] > t).count())
             .collect();
+        // The group's inputs, gathered (time-major) so that each step's rows are contiguous
+        // for the product, and kept for the weight gradient.
+        let x_steps = if repeat { 1 } else { t_n };
+        let mut inputs = take(x_steps * n * d, true);
+        for t in 0..x_steps {
+            let m = if repeat { n } else { active[t] };
+            for (r, &b) in rows[..m].iter().enumerate() {
+                let src = &x[(b * x_steps + t) * d..(b * x_steps + t + 1) * d];
+                inputs[(t * n + r) * d..(t * n + r + 1) * d].copy_from_slice(src);
+            }
+        }
         // Only the rows running at a step are written and read, except `hidden`, which the
         // backward's dW product reads whole (times zero gradients): it must be finite.
         let mut acts = take(t_n * n * 4 * h, false);
         let mut cells = take(t_n * n * h, false);
         let mut tanh_c = take(t_n * n * h, false);
         let mut hidden = take(t_n * n * h, true);
-        let gx_steps = if repeat { 1 } else { t_n };
         let zeros = take(n * h, true);
+        // `x W_ihᵀ + bias` of the group's rows, once when the input repeats.
+        let fill = |a: &mut [f32], xs: &[f32], m: usize| {
+            for row in a.chunks_exact_mut(4 * h) {
+                row.copy_from_slice(bias);
+            }
+            sgemm_into(
+                (m, d, 4 * h),
+                a,
+                (4 * h, 1),
+                true,
+                xs,
+                (d, 1),
+                w,
+                (1, wd),
+                SERIAL,
+            );
+        };
+        let repeated = repeat.then(|| {
+            let mut g = take(n * 4 * h, false);
+            fill(&mut g, &inputs, n);
+            g
+        });
+        if !repeat {
+            // All steps in one product (rows that are not running get the bias only, and are
+            // never read): larger products run closer to the machine's peak.
+            fill(&mut acts, &inputs, t_n * n);
+        }
         for t in 0..t_n {
             let m = active[t];
             if m == 0 {
@@ -457,15 +518,11 @@ impl LstmSeq {
             }
             let (prev_h, cur_h) = hidden.split_at_mut(t * n * h);
             let a = &mut acts[t * n * 4 * h..(t * n + m) * 4 * h];
-            for (r, &b) in rows[..m].iter().enumerate() {
-                let tt = if repeat { 0 } else { t };
-                let src = &gx[(b * gx_steps + tt) * 4 * h..(b * gx_steps + tt + 1) * 4 * h];
-                for ((d, s), b) in a[r * 4 * h..(r + 1) * 4 * h].iter_mut().zip(src).zip(bias) {
-                    *d = s + b;
-                }
+            if let Some(g) = &repeated {
+                a.copy_from_slice(&g[..m * 4 * h]);
             }
             if t > 0 {
-                // a += h_{t-1} · W_hhᵀ  (W_hh is [4H, H] row-major).
+                // a += h_{t-1} · W_hhᵀ  (W_hh is columns D.. of w).
                 let hp = &prev_h[(t - 1) * n * h..];
                 sgemm_into(
                     (m, h, 4 * h),
@@ -474,8 +531,8 @@ impl LstmSeq {
                     true,
                     hp,
                     (h, 1),
-                    w,
-                    (1, h),
+                    &w[d..],
+                    (1, wd),
                     SERIAL,
                 );
             }
@@ -495,9 +552,13 @@ impl LstmSeq {
             );
         }
         give(zeros);
+        if let Some(g) = repeated {
+            give(g);
+        }
         GroupStash {
             rows,
             active,
+            inputs,
             acts,
             cells,
             tanh_c,
@@ -505,18 +566,20 @@ impl LstmSeq {
         }
     }
 
-    /// Backward of one row group: `dy` is the output gradient `[B, T, H]` (whole batch);
-    /// writes this group's rows of `dgx` (`[B, T|1, 4H]`, zero-initialised) and returns
-    /// its `dW_hh [4H, H]` and `d bias [4H]`.
+    /// Backward of one row group: `dy` is the output gradient (`[B·T, H]`, or `[B, H]` when
+    /// `last_only`; whole batch); writes this group's rows of `dx` (`[B·T | B, D]`,
+    /// zero-initialised) when given, and returns its `dw [4H, D + H]` and `d bias [4H]`.
     fn backward_group(
         &self,
         g: &GroupStash,
         dy: &[f32],
+        dims: Dims,
         w: &[f32],
-        dgx: &mut RowsMut,
+        dx: Option<&mut RowsMut>,
     ) -> (Vec<f32>, Vec<f32>) {
-        let (t_n, h) = (self.n_steps, self.hidden);
-        let n = g.rows.len();
+        let Dims { d, h, repeat } = dims;
+        let t_n = self.n_steps;
+        let (n, wd) = (g.rows.len(), d + h);
         let mut da = take(t_n * n * 4 * h, true);
         let mut dh = take(n * h, true);
         let mut dc = take(n * h, true);
@@ -526,9 +589,15 @@ impl LstmSeq {
             if m == 0 {
                 continue;
             }
-            // dh += dy_t for running rows.
-            for (r, &b) in g.rows[..m].iter().enumerate() {
-                let src = &dy[(b * t_n + t) * h..(b * t_n + t + 1) * h];
+            // dh += dy_t: at every running step, or only at each row's last one.
+            let (first, src_row): (usize, &dyn Fn(usize) -> usize) = if self.last_only {
+                (g.active.get(t + 1).copied().unwrap_or(0), &|b| b)
+            } else {
+                (0, &|b| b * t_n + t)
+            };
+            for (r, &b) in g.rows[..m].iter().enumerate().skip(first) {
+                let i = src_row(b);
+                let src = &dy[i * h..(i + 1) * h];
                 for (d, s) in dh[r * h..(r + 1) * h].iter_mut().zip(src) {
                     *d += s;
                 }
@@ -557,21 +626,21 @@ impl LstmSeq {
                     false,
                     da_t,
                     (4 * h, 1),
-                    w,
-                    (h, 1),
+                    &w[d..],
+                    (wd, 1),
                     SERIAL,
                 );
             }
         }
+        let mut dw = vec![0f32; 4 * h * wd];
         // dW_hh = Σ_{t≥1} da_tᵀ h_{t-1}: one product over all (step, row) pairs; rows that
         // were not running have da = 0.
-        let mut dw = vec![0f32; 4 * h * h];
         if t_n > 1 {
             let k = (t_n - 1) * n;
             sgemm_into(
                 (4 * h, k, h),
-                &mut dw,
-                (h, 1),
+                &mut dw[d..],
+                (wd, 1),
                 false,
                 &da[n * 4 * h..],
                 (1, 4 * h),
@@ -580,18 +649,65 @@ impl LstmSeq {
                 SERIAL,
             );
         }
-        // Scatter (or, for a repeated input, sum over steps) into dgx; sum for the bias.
-        let mut db = vec![0f32; 4 * h];
-        for t in 0..t_n {
-            let m = g.active[t];
-            for (r, &b) in g.rows[..m].iter().enumerate() {
-                let src = &da[(t * n + r) * 4 * h..(t * n + r + 1) * 4 * h];
-                let dst = dgx.row(b, if dgx.steps == 1 { 0 } else { t });
-                for ((d, s), acc) in dst.iter_mut().zip(src).zip(db.iter_mut()) {
-                    *d += s;
-                    *acc += s;
+        // The gradient of the projected input: per (step, row), or summed over the steps
+        // when the input repeats.
+        let summed = repeat.then(|| {
+            let mut s = take(n * 4 * h, true);
+            for t in 0..t_n {
+                let m = g.active[t];
+                let src = &da[t * n * 4 * h..(t * n + m) * 4 * h];
+                for (d, v) in s[..m * 4 * h].iter_mut().zip(src) {
+                    *d += v;
                 }
             }
+            s
+        });
+        let dgx: &[f32] = summed.as_deref().unwrap_or(&da);
+        let rows_k = dgx.len() / (4 * h);
+        // dW_ih = dgxᵀ x (rows that were not running have dgx = 0 and x = 0).
+        sgemm_into(
+            (4 * h, rows_k, d),
+            &mut dw,
+            (wd, 1),
+            false,
+            dgx,
+            (1, 4 * h),
+            &g.inputs,
+            (d, 1),
+            SERIAL,
+        );
+        let mut db = vec![0f32; 4 * h];
+        for row in dgx.chunks_exact(4 * h) {
+            for (acc, v) in db.iter_mut().zip(row) {
+                *acc += v;
+            }
+        }
+        // dx = dgx W_ih, scattered to the group's rows.
+        if let Some(dx) = dx {
+            let mut tmp = take(rows_k * d, false);
+            sgemm_into(
+                (rows_k, 4 * h, d),
+                &mut tmp,
+                (d, 1),
+                false,
+                dgx,
+                (4 * h, 1),
+                w,
+                (wd, 1),
+                SERIAL,
+            );
+            let x_steps = if repeat { 1 } else { t_n };
+            for t in 0..x_steps {
+                let m = if repeat { n } else { g.active[t] };
+                for (r, &b) in g.rows[..m].iter().enumerate() {
+                    dx.row(b, t)
+                        .copy_from_slice(&tmp[(t * n + r) * d..(t * n + r + 1) * d]);
+                }
+            }
+            give(tmp);
+        }
+        if let Some(s) = summed {
+            give(s);
         }
         for v in [da, dh, dc, zeros] {
             give(v);
@@ -600,7 +716,7 @@ impl LstmSeq {
     }
 }
 
-/// Mutable access to `[B, steps, 4H]` rows from several threads, each touching only its
+/// Mutable access to `[B, steps, D]` rows from several threads, each touching only its
 /// own batch rows.
 struct RowsMut {
     ptr: *mut f32,
@@ -638,86 +754,100 @@ impl CustomOp3 for LstmSeq {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (xw_rows, four_h) = l1.shape().dims2()?;
+        let (x_rows, d) = l1.shape().dims2()?;
         let (h, t_n, b_n) = (self.hidden, self.n_steps, self.lengths.len());
-        if four_h != 4 * h || l2.shape().dims2()? != (4 * h, h) || l3.shape().dims1()? != 4 * h {
+        if l2.shape().dims2()? != (4 * h, d + h) || l3.shape().dims1()? != 4 * h {
             candle_core::bail!(
-                "lstm kernel: xw {:?}, w_hh {:?}, bias {:?} do not fit H = {h}",
+                "lstm kernel: x {:?}, w {:?}, bias {:?} do not fit H = {h}",
                 l1.shape(),
                 l2.shape(),
                 l3.shape(),
             );
         }
-        let gx_steps = if xw_rows == b_n * t_n {
-            t_n
-        } else if xw_rows == b_n {
-            1
+        let repeat = if x_rows == b_n * t_n {
+            false
+        } else if x_rows == b_n {
+            true
         } else {
-            candle_core::bail!("lstm kernel: xw has {xw_rows} rows, expected {b_n}×{t_n} or {b_n}");
+            candle_core::bail!("lstm kernel: x has {x_rows} rows, expected {b_n}×{t_n} or {b_n}");
         };
         if self.lengths.iter().any(|&l| l == 0 || l > t_n) {
             candle_core::bail!("lstm kernel: lengths must lie in 1..={t_n}");
         }
-        let repeat = gx_steps == 1 && t_n != 1;
-        let gx = as_f32(s1, l1, "xw")?;
-        let w = as_f32(s2, l2, "w_hh")?;
+        let dims = Dims { d, h, repeat };
+        let x = as_f32(s1, l1, "x")?;
+        let w = as_f32(s2, l2, "w")?;
         let bias = as_f32(s3, l3, "bias")?;
         let groups = self.groups(self.n_groups);
         let stashes: Vec<GroupStash> = if groups.len() == 1 {
             groups
                 .into_iter()
-                .map(|rows| self.forward_group(rows, gx, repeat, w, bias))
+                .map(|rows| self.forward_group(rows, x, dims, w, bias))
                 .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = groups
                     .into_iter()
-                    .map(|rows| s.spawn(move || self.forward_group(rows, gx, repeat, w, bias)))
+                    .map(|rows| s.spawn(move || self.forward_group(rows, x, dims, w, bias)))
                     .collect();
                 handles.into_iter().map(|j| j.join().unwrap()).collect()
             })
         };
-        let mut out = vec![0f32; b_n * t_n * h];
+        let out_rows = if self.last_only { b_n } else { b_n * t_n };
+        let mut out = vec![0f32; out_rows * h];
         for g in &stashes {
             let n = g.rows.len();
             for t in 0..t_n {
                 for (r, &b) in g.rows[..g.active[t]].iter().enumerate() {
-                    out[(b * t_n + t) * h..(b * t_n + t + 1) * h]
+                    let o = if self.last_only {
+                        if t + 1 != self.lengths[b] {
+                            continue;
+                        }
+                        b
+                    } else {
+                        b * t_n + t
+                    };
+                    out[o * h..(o + 1) * h]
                         .copy_from_slice(&g.hidden[(t * n + r) * h..(t * n + r + 1) * h]);
                 }
             }
         }
         *self.stash.lock().unwrap() = stashes;
-        Ok((CpuStorage::F32(out), Shape::from((b_n * t_n, h))))
+        Ok((CpuStorage::F32(out), Shape::from((out_rows, h))))
     }
 
     fn bwd(
         &self,
-        xw: &Tensor,
-        w_hh: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         _bias: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let h = self.hidden;
-        let xw_rows = xw.dim(0)?;
-        let gx_steps = xw_rows / self.lengths.len().max(1);
+        let (x_rows, d) = x.dims2()?;
+        let dims = Dims {
+            d,
+            h,
+            repeat: x_rows != self.lengths.len() * self.n_steps,
+        };
         let stash = self.stash.lock().unwrap();
         if stash.is_empty() {
             candle_core::bail!("lstm kernel: backward without a forward");
         }
-        let mut dgx = vec![0f32; xw_rows * 4 * h];
-        let rows = RowsMut {
-            ptr: dgx.as_mut_ptr(),
-            steps: gx_steps,
-            width: 4 * h,
-            len: dgx.len(),
-        };
+        // The input's gradient only when something upstream needs it.
+        let mut dx = x.track_op().then(|| vec![0f32; x_rows * d]);
+        let rows = dx.as_mut().map(|v| RowsMut {
+            ptr: v.as_mut_ptr(),
+            steps: if dims.repeat { 1 } else { self.n_steps },
+            width: d,
+            len: v.len(),
+        });
         let partials: Vec<(Vec<f32>, Vec<f32>)> = with_f32(grad_res, |dy| {
-            with_f32(w_hh, |w| {
+            with_f32(w, |w| {
                 if stash.len() == 1 {
                     let mut rows = rows;
-                    vec![self.backward_group(&stash[0], dy, w, &mut rows)]
+                    vec![self.backward_group(&stash[0], dy, dims, w, rows.as_mut())]
                 } else {
                     let rows = &rows;
                     std::thread::scope(|s| {
@@ -725,8 +855,8 @@ impl CustomOp3 for LstmSeq {
                             .iter()
                             .map(|g| {
                                 s.spawn(move || {
-                                    let mut rows = RowsMut { ..*rows };
-                                    self.backward_group(g, dy, w, &mut rows)
+                                    let mut rows = rows.as_ref().map(|r| RowsMut { ..*r });
+                                    self.backward_group(g, dy, dims, w, rows.as_mut())
                                 })
                             })
                             .collect();
@@ -735,20 +865,22 @@ impl CustomOp3 for LstmSeq {
                 }
             })
         })??;
-        let mut dw = vec![0f32; 4 * h * h];
+        // Partial sums in group order: deterministic.
+        let mut dw = vec![0f32; 4 * h * (d + h)];
         let mut db = vec![0f32; 4 * h];
         for (pw, pb) in &partials {
-            for (d, s) in dw.iter_mut().zip(pw) {
-                *d += s;
+            for (acc, s) in dw.iter_mut().zip(pw) {
+                *acc += s;
             }
-            for (d, s) in db.iter_mut().zip(pb) {
-                *d += s;
+            for (acc, s) in db.iter_mut().zip(pb) {
+                *acc += s;
             }
         }
-        let dev = xw.device();
+        let dev = x.device();
         Ok((
-            Some(Tensor::from_vec(dgx, (xw_rows, 4 * h), dev)?),
-            Some(Tensor::from_vec(dw, (4 * h, h), dev)?),
+            dx.map(|v| Tensor::from_vec(v, (x_rows, d), dev))
+                .transpose()?,
+            Some(Tensor::from_vec(dw, (4 * h, d + h), dev)?),
             Some(Tensor::from_vec(db, 4 * h, dev)?),
         ))
     }
@@ -931,6 +1063,252 @@ pub(crate) fn masked_mse_rows(
         .sqr()?
         .sum_all()?
         .affine(1.0 / n.max(1) as f64, 0.0)
+}
+
+/// A linear layer on every row followed by the masked mean squared error:
+/// `Σ_valid ‖y_r Wᵀ + b − x_r‖² / (D · Σ lengths)` for `y [B·T, K]`, `W [D, K]`, `b [D]`
+/// and the target `x [B·T, D]` (a constant, held by the op). The `[B·T, D]` output of the
+/// layer and its gradient stay inside the op instead of becoming tensors in candle's graph.
+/// `f32`, CPU.
+struct LinearMaskedMse {
+    lengths: Vec<usize>,
+    n_steps: usize,
+    target: Tensor,
+    /// Residuals `y Wᵀ + b − x` at valid rows, zero elsewhere, `[B·T, D]`.
+    resid: Mutex<Vec<f32>>,
+}
+
+impl LinearMaskedMse {
+    fn count(&self, d: usize) -> f64 {
+        (self.lengths.iter().sum::<usize>() * d).max(1) as f64
+    }
+
+    /// `gemm` parallelism for the whole-batch products (candle's thread count).
+    fn par() -> gemm::Parallelism {
+        match candle_core::utils::get_num_threads() {
+            0 | 1 => gemm::Parallelism::None,
+            n => gemm::Parallelism::Rayon(n),
+        }
+    }
+}
+
+impl Drop for LinearMaskedMse {
+    fn drop(&mut self) {
+        give(std::mem::take(self.resid.get_mut().unwrap()));
+    }
+}
+
+impl CustomOp3 for LinearMaskedMse {
+    fn name(&self) -> &'static str {
+        "linear-masked-mse"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, k) = l1.shape().dims2()?;
+        let (d, k2) = l2.shape().dims2()?;
+        if k2 != k
+            || l3.shape().dims1()? != d
+            || self.target.dims2()? != (n, d)
+            || n != self.lengths.len() * self.n_steps
+        {
+            candle_core::bail!(
+                "linear masked mse: y {:?}, w {:?}, b {:?}, target {:?}",
+                l1.shape(),
+                l2.shape(),
+                l3.shape(),
+                self.target.shape()
+            );
+        }
+        let (y, w, b) = (
+            as_f32(s1, l1, "y")?,
+            as_f32(s2, l2, "w")?,
+            as_f32(s3, l3, "b")?,
+        );
+        let mut out = take(n * d, false);
+        for row in out.chunks_exact_mut(d) {
+            row.copy_from_slice(b);
+        }
+        sgemm_into(
+            (n, k, d),
+            &mut out,
+            (d, 1),
+            true,
+            y,
+            (k, 1),
+            w,
+            (1, k),
+            Self::par(),
+        );
+        let total = with_f32(&self.target, |x| {
+            let mut total = 0f64;
+            for (bi, &len) in self.lengths.iter().enumerate() {
+                let valid = bi * self.n_steps * d..(bi * self.n_steps + len) * d;
+                let mut row_sum = 0f32;
+                for (o, x) in out[valid.clone()].iter_mut().zip(&x[valid]) {
+                    *o -= x;
+                    row_sum += *o * *o;
+                }
+                total += row_sum as f64;
+                let pad = (bi * self.n_steps + len) * d..(bi + 1) * self.n_steps * d;
+                out[pad].fill(0.0);
+            }
+            total
+        })?;
+        let v = (total / self.count(d)) as f32;
+        let old = std::mem::replace(&mut *self.resid.lock().unwrap(), out);
+        give(old);
+        Ok((CpuStorage::F32(vec![v]), Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        y: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, k) = y.dims2()?;
+        let d = w.dim(0)?;
+        let g = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
+        let scale = (2.0 * g as f64 / self.count(d)) as f32;
+        let resid = self.resid.lock().unwrap();
+        if resid.len() != n * d {
+            candle_core::bail!("linear masked mse: backward without a forward");
+        }
+        // d out = scale · residual (zero at padded rows).
+        let mut dout = take(n * d, false);
+        for (o, r) in dout.iter_mut().zip(resid.iter()) {
+            *o = scale * r;
+        }
+        drop(resid);
+        let mut db = vec![0f32; d];
+        for row in dout.chunks_exact(d) {
+            for (acc, v) in db.iter_mut().zip(row) {
+                *acc += v;
+            }
+        }
+        let mut dw = vec![0f32; d * k];
+        let dy = with_f32(y, |yv| {
+            // dW = d outᵀ y
+            sgemm_into(
+                (d, n, k),
+                &mut dw,
+                (k, 1),
+                false,
+                &dout,
+                (1, d),
+                yv,
+                (k, 1),
+                Self::par(),
+            );
+        })
+        .and_then(|()| {
+            if !y.track_op() {
+                return Ok(None);
+            }
+            // dy = d out W
+            let mut dy = vec![0f32; n * k];
+            with_f32(w, |wv| {
+                sgemm_into(
+                    (n, d, k),
+                    &mut dy,
+                    (k, 1),
+                    false,
+                    &dout,
+                    (d, 1),
+                    wv,
+                    (k, 1),
+                    Self::par(),
+                )
+            })?;
+            Ok(Some(Tensor::from_vec(dy, (n, k), y.device())?))
+        })?;
+        give(dout);
+        let dev = y.device();
+        Ok((
+            dy,
+            Some(Tensor::from_vec(dw, (d, k), dev)?),
+            Some(Tensor::from_vec(db, d, dev)?),
+        ))
+    }
+}
+
+/// Masked mean squared error of a linear layer's output on rows `y [B·T, K]` against the
+/// target rows `[B·T, D]` (see [`LinearMaskedMse`]); a scalar. Other dtypes and devices, a
+/// layer without bias or a target that needs a gradient use tensor ops.
+pub(crate) fn linear_masked_mse_rows(
+    y: &Tensor,
+    layer: &candle_nn::Linear,
+    target: &Tensor,
+    lengths: &[usize],
+    n_steps: usize,
+) -> Result<Tensor> {
+    let w = layer.weight();
+    match layer.bias() {
+        Some(b)
+            if y.dtype() == candle_core::DType::F32
+                && w.dtype() == candle_core::DType::F32
+                && y.device().is_cpu()
+                && !target.track_op() =>
+        {
+            let op = LinearMaskedMse {
+                lengths: lengths.to_vec(),
+                n_steps,
+                target: target.contiguous()?,
+                resid: Mutex::new(Vec::new()),
+            };
+            y.contiguous()?
+                .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
+        }
+        _ => {
+            let out = y.matmul(&w.t()?)?;
+            let out = match layer.bias() {
+                Some(b) => add_row_bias(&out, b)?,
+                None => out,
+            };
+            masked_mse_rows(&out, target, lengths, n_steps)
+        }
+    }
+}
+
+/// `(x − shift) · scale` per column of `x [.., C]` (`shift`, `scale`: `[C]`), as a constant:
+/// one pass for an `f32` CPU tensor that needs no gradient (the normalised embeddings are
+/// data), broadcast tensor ops otherwise.
+pub(crate) fn normalize_cols(x: &Tensor, shift: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    let c = shift.dim(0)?;
+    let fast = x.dtype() == candle_core::DType::F32
+        && x.device().is_cpu()
+        && !x.track_op()
+        && x.dims().last() == Some(&c);
+    if !fast {
+        return x
+            .broadcast_sub(&shift.detach())?
+            .broadcast_mul(&scale.detach());
+    }
+    let shift: Vec<f32> = shift.to_vec1()?;
+    let scale: Vec<f32> = scale.to_vec1()?;
+    let out = with_f32(x, |v| {
+        let mut out = Vec::with_capacity(v.len());
+        for row in v.chunks_exact(c) {
+            out.extend(
+                row.iter()
+                    .zip(&shift)
+                    .zip(&scale)
+                    .map(|((x, m), s)| (x - m) * s),
+            );
+        }
+        out
+    })?;
+    Tensor::from_vec(out, x.shape(), x.device())
 }
 
 #[cfg(test)]
