@@ -59,6 +59,7 @@ fn stated_coverage_holds_on_a_different_held_out_set() {
                 input_dim: train.feat_dim,
                 hidden_dims: vec![16],
                 code_dim: 8,
+                ..Default::default()
             },
             head: RegressorConfig {
                 input_dim: 16,

@@ -1,7 +1,8 @@
 //! A 3-minute song (188 windows of 0.96 s) with the built-in demo popularity model: the
-//! stateful tracker, stepped one window at a time as the plugin does, ends within 1e-5 (on
-//! the 0-100 scale) of the model's batch forward over the whole sequence, and agrees on a
-//! few prefixes on the way. Embeddings are generated (smooth, musicnn-like magnitudes), so
+//! stateful tracker, stepped one window at a time as the plugin does, ends within 1e-5 of
+//! the model's batch forward over the whole sequence on the model's (0, 1) output scale
+//! (1e-3 popularity points), and agrees on a few prefixes on the way. The estimate must stay
+//! away from the sigmoid's flat ends, where any two inputs agree. Embeddings are generated (smooth, musicnn-like magnitudes), so
 //! the test needs no audio and runs in well under a second.
 
 use candle_core::{Device, Tensor};
@@ -46,8 +47,9 @@ fn three_minutes_stepped_equal_the_batch_forward_within_1e5() {
     for t in [1, 10, 60, windows] {
         let b = batch(&model, &emb[..t * d], d, &features);
         let s = stepped[t - 1];
+        assert!((5.0..95.0).contains(&b), "estimate {b} is saturated");
         assert!(
-            (s - b).abs() <= 1e-5,
+            (s - b).abs() / 100.0 <= 1e-5,
             "after {t} windows: stepped {s} batch {b} (diff {})",
             (s - b).abs()
         );

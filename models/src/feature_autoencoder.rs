@@ -5,7 +5,7 @@
 //! an MLP from the `F` low-level features (207 in SpotGenTrack) down to a 20-d code and back.
 //!
 //! ```text
-//! raw features [B, F] ─norm: (x − shift) · scale─▶ z [B, F]
+//! raw features [B, F] ─norm: (x − shift) · scale, clamped to ±clamp_z─▶ z [B, F]
 //!   ─MLP F→H1→…→C (ReLU between, linear code)─▶ code [B, C]
 //!   ─MLP C→…→H1→F (ReLU between, linear output)─▶ ẑ [B, F]; loss = mean (ẑ − z)²
 //! ```
@@ -23,12 +23,18 @@ use serde::{Deserialize, Serialize};
 ///
 /// Standardisation: `shift = mean`, `scale = 1/sd`; min-max to \[0, 1\] (HitMusicNet):
 /// `shift = min`, `scale = 1/(max − min)`. Constant features get `scale = 1`.
+///
+/// An optional clamp bounds the normalised values to `[-clamp, clamp]`, so a feature far
+/// outside the training range (e.g. a spectral band the training audio never reached, whose
+/// tiny training sd turns an ordinary value into z = 400) cannot swamp the network.
 #[derive(Debug, Clone)]
 pub struct Normalizer {
     /// `[F]`.
     pub shift: Tensor,
     /// `[F]`.
     pub scale: Tensor,
+    /// Bound of the normalised values (`None`: unbounded).
+    pub clamp: Option<f32>,
 }
 
 impl Normalizer {
@@ -37,12 +43,25 @@ impl Normalizer {
     pub fn load(dim: usize, vb: VarBuilder) -> Result<Self> {
         let shift = vb.get_with_hints(dim, "shift", Init::Const(0.0))?;
         let scale = vb.get_with_hints(dim, "scale", Init::Const(1.0))?;
-        Ok(Self { shift, scale })
+        Ok(Self {
+            shift,
+            scale,
+            clamp: None,
+        })
+    }
+
+    /// The same normaliser with its output bounded to `[-clamp, clamp]` (`None`: unbounded).
+    pub fn with_clamp(self, clamp: Option<f32>) -> Self {
+        Self { clamp, ..self }
     }
 
     /// `[B, F]` → `[B, F]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.broadcast_sub(&self.shift)?.broadcast_mul(&self.scale)
+        let z = x.broadcast_sub(&self.shift)?.broadcast_mul(&self.scale)?;
+        match self.clamp {
+            Some(k) => z.clamp(-k, k),
+            None => Ok(z),
+        }
     }
 
     /// `(shift, scale)` that standardise `rows` (each of length `F`) to mean 0, sd 1
@@ -105,6 +124,11 @@ pub struct FeatureAutoencoderConfig {
     pub hidden_dims: Vec<usize>,
     /// Code size `C` (the study: 20).
     pub code_dim: usize,
+    /// Bound of the standardised features, in training sds (default 5; `null`: unbounded).
+    /// Training data almost never reaches it; it keeps songs unlike the training set (a
+    /// model trained on the generated corpus meeting real music) from saturating the head.
+    /// Bundles written before this field existed get the default.
+    pub clamp_z: Option<f32>,
 }
 
 impl Default for FeatureAutoencoderConfig {
@@ -113,6 +137,7 @@ impl Default for FeatureAutoencoderConfig {
             input_dim: 207,
             hidden_dims: vec![103, 51],
             code_dim: 20,
+            clamp_z: Some(5.0),
         }
     }
 }
@@ -134,7 +159,7 @@ impl FeatureAutoencoder {
         dims.push(cfg.code_dim);
         let mut rdims = dims.clone();
         rdims.reverse();
-        let norm = Normalizer::load(cfg.input_dim, vb.pp("norm"))?;
+        let norm = Normalizer::load(cfg.input_dim, vb.pp("norm"))?.with_clamp(cfg.clamp_z);
         let enc = Mlp::load(
             MlpConfig {
                 dims,
@@ -219,6 +244,7 @@ mod tests {
             input_dim: 10,
             hidden_dims: vec![8],
             code_dim: 3,
+            clamp_z: None,
         };
         let m = FeatureAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu))
             .unwrap();
@@ -250,5 +276,40 @@ mod tests {
         let z2 = m.normalizer().forward(&x).unwrap();
         let d2: f32 = (&x - z2).unwrap().mean_all().unwrap().to_scalar().unwrap();
         assert!((d2 - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn clamp_bounds_standardised_values_and_defaults_for_old_configs() {
+        let dev = Device::Cpu;
+        let norm = Normalizer {
+            shift: Tensor::new(&[1f32, 0.0, 0.0], &dev).unwrap(),
+            scale: Tensor::new(&[100f32, 1.0, 2.0], &dev).unwrap(),
+            clamp: None,
+        };
+        let x = Tensor::new(&[[5f32, -0.5, -7.0]], &dev).unwrap();
+        let free: Vec<f32> = norm
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(free, vec![400.0, -0.5, -14.0]);
+        let bounded: Vec<f32> = norm
+            .with_clamp(Some(5.0))
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(bounded, vec![5.0, -0.5, -5.0]);
+        // A config saved before `clamp_z` existed gets the default bound; `null` removes it.
+        let old: FeatureAutoencoderConfig =
+            serde_json::from_str(r#"{"input_dim": 3, "hidden_dims": [2], "code_dim": 1}"#).unwrap();
+        assert_eq!(old.clamp_z, Some(5.0));
+        let free: FeatureAutoencoderConfig =
+            serde_json::from_str(r#"{"input_dim": 3, "clamp_z": null}"#).unwrap();
+        assert_eq!(free.clamp_z, None);
     }
 }

@@ -247,6 +247,7 @@ mod tests {
                 input_dim: 5,
                 hidden_dims: vec![7],
                 code_dim: 4,
+                ..Default::default()
             },
             head: RegressorConfig {
                 input_dim: 8,

@@ -57,6 +57,7 @@ fn study_config(d: &Dataset) -> RunConfig {
                 input_dim: d.feat_dim,
                 hidden_dims: vec![32],
                 code_dim: 20,
+                ..Default::default()
             },
             head: RegressorConfig::default(),
         },
