@@ -114,19 +114,13 @@ impl LstmRegressor {
     pub fn summary(&self, emb: &Tensor, lengths: &[usize], features: &Tensor) -> Result<Tensor> {
         let (n_batch, n_steps, n_in) = emb.dims3()?;
         // The normalisers are data statistics, never trained: constants in the graph.
-        let x = emb
-            .broadcast_sub(&self.emb_norm.shift.detach())?
-            .broadcast_mul(&self.emb_norm.scale.detach())?
+        let x = crate::lstm::normalize_cols(emb, &self.emb_norm.shift, &self.emb_norm.scale)?
             .reshape((n_batch * n_steps, n_in))?;
-        let (_out, states) = self.lstm.forward_rows(&x, lengths, n_steps)?;
-        let h = match states.last() {
-            Some(s) => s.h.clone(),
-            None => candle_core::bail!("lstm regressor needs at least one LSTM layer"),
-        };
-        let z = features
-            .broadcast_sub(&self.feat_norm.shift.detach())?
-            .broadcast_mul(&self.feat_norm.scale.detach())?;
-        Tensor::cat(&[&h, &z], 1)
+        // The masked LSTM keeps each sequence's state after its last valid step.
+        let last = self.lstm.forward_rows_last(&x, lengths, n_steps)?;
+        let z =
+            crate::lstm::normalize_cols(features, &self.feat_norm.shift, &self.feat_norm.scale)?;
+        Tensor::cat(&[&last.h, &z], 1)
     }
 
     /// Popularity `[B]` in (0, 1) (inference, no dropout).

@@ -83,8 +83,7 @@ pub struct SingleAutoencoder {
 
 /// `x ↦ (x − shift) · scale` with the buffers as constants (set from data, never trained).
 fn normalize(norm: &Normalizer, x: &Tensor) -> Result<Tensor> {
-    x.broadcast_sub(&norm.shift.detach())?
-        .broadcast_mul(&norm.scale.detach())
+    crate::lstm::normalize_cols(x, &norm.shift, &norm.scale)
 }
 
 impl SingleAutoencoder {
@@ -142,12 +141,11 @@ impl SingleAutoencoder {
         n_steps: usize,
         z: &Tensor,
     ) -> Result<Tensor> {
-        let (_out, states) = self.enc_lstm.forward_rows(emb_rows, lengths, n_steps)?;
-        let h = match states.last() {
-            Some(s) => s.h.clone(),
-            None => candle_core::bail!("single autoencoder needs at least one LSTM layer"),
-        };
-        Tensor::cat(&[&h, z], 1)
+        // The masked LSTM keeps each sequence's state after its last valid step.
+        let last = self
+            .enc_lstm
+            .forward_rows_last(emb_rows, lengths, n_steps)?;
+        Tensor::cat(&[&last.h, z], 1)
     }
 
     /// Codes `[B, C]` of a padded batch of raw embeddings `emb: [B, T, D]`
@@ -181,12 +179,8 @@ impl SingleAutoencoder {
         let (y, _) = self
             .dec_lstm
             .forward_rows_repeated(&h_hat, lengths, n_steps)?; // [B·T, H1]
-        let recon = y.matmul(&self.dec_out.weight().t()?)?;
-        let recon = match self.dec_out.bias() {
-            Some(b) => crate::lstm::add_row_bias(&recon, b)?,
-            None => recon,
-        };
-        let seq = crate::lstm::masked_mse_rows(&recon, &rows, lengths, n_steps)?;
+                                                               // The output layer and the masked loss in one op (on the fused path).
+        let seq = crate::lstm::linear_masked_mse_rows(&y, &self.dec_out, &rows, lengths, n_steps)?;
         let feat = (z_hat - z)?.sqr()?.mean_all()?;
         seq + feat.affine(self.cfg.feature_weight, 0.0)?
     }

@@ -93,9 +93,12 @@ fn run(
 
 #[test]
 fn each_alternative_beats_random_on_held_out_songs() {
+    // 48 features, so HitMusicNet's n/5 code (here of 48 + 2·12 inputs) is not tiny: with
+    // 16 its 8-d code and 8-4-3 head sometimes die (ReLU) and predict a constant.
     let all = synthetic(&SynthConfig {
         n: 900,
         seed: 21,
+        feat_dim: 48,
         ..Default::default()
     });
     let (train, rest) = all.split_at(600);
@@ -126,10 +129,10 @@ fn each_alternative_beats_random_on_held_out_songs() {
     );
     let random = r.eval.models[5].metrics;
     assert!(random.r2 < 0.0, "{random:?}");
-    // A constant prediction has R² ≈ 0. The LSTM models reach ~0.99 here; HitMusicNet +
-    // embedding summary ~0.63, above the ~0.56 that the features alone can explain (see
-    // `synth`): its small ReLU code and dropout head are the limit, not the inputs.
-    for (m, min_r2) in r.eval.models[2..5].iter().zip([0.9, 0.9, 0.5]) {
+    // A constant prediction has R² ≈ 0. The LSTM models reach ~0.99 here, HitMusicNet +
+    // embedding summary 0.87-0.93 over seeds 1-8, above the ~0.56 that the features alone
+    // can explain (see `synth`).
+    for (m, min_r2) in r.eval.models[2..5].iter().zip([0.9, 0.9, 0.7]) {
         let x = m.metrics;
         assert!(
             x.r2 > min_r2 && x.r2 > random.r2 + 0.6 && x.mae < random.mae,
