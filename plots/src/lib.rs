@@ -106,6 +106,22 @@ pub struct Frame<'a> {
     pub x_range: Option<(f32, f32)>,
     /// Fixed y range `(min, max)`; `None` fits the data with a 5 % margin.
     pub y_range: Option<(f32, f32)>,
+    /// Corner of the plot area that holds the legend (default: upper left).
+    pub legend: Corner,
+}
+
+/// A corner of the plot area (where the legend goes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Corner {
+    /// Top left (the default).
+    #[default]
+    UpperLeft,
+    /// Top right (e.g. for falling curves, which start top left).
+    UpperRight,
+    /// Bottom left.
+    LowerLeft,
+    /// Bottom right.
+    LowerRight,
 }
 
 impl<'a> Frame<'a> {
@@ -118,7 +134,14 @@ impl<'a> Frame<'a> {
             size: (800, 600),
             x_range: None,
             y_range: None,
+            legend: Corner::UpperLeft,
         }
+    }
+
+    /// The same frame with the legend in another corner.
+    pub fn legend(mut self, corner: Corner) -> Self {
+        self.legend = corner;
+        self
     }
 
     /// The same frame with another pixel size.
@@ -445,7 +468,12 @@ where
 {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(match frame.legend {
+            Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+            Corner::UpperRight => SeriesLabelPosition::UpperRight,
+            Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            Corner::LowerRight => SeriesLabelPosition::LowerRight,
+        })
         .label_font((FAMILY, label_size(frame)))
         .background_style(RGBColor(255, 255, 255).mix(0.85))
         .border_style(RGBColor(160, 160, 160))

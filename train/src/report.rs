@@ -7,12 +7,12 @@
 //!   first model against the second, per-stage training summaries, and the charts below;
 //! - `scatter.png`: predicted vs true popularity (0–100) of every model, with `y = x`;
 //! - `bands.png`: MAE by band (`<0.2`, `0.2–0.4`, `0.4–0.6`, `>0.6`), one bar per model;
-//! - `training.png`: per-epoch training loss and monitored validation value of every
-//!   stage (only when training history is given).
+//! - `training.png`: one panel per training stage (only when training history is given):
+//!   per-epoch training loss, the monitored value and the best epoch, log10 scale.
 
 use crate::checkpoint::StageProgress;
 use crate::metrics::{EvalReport, BANDS};
-use chorder_plots::{grouped_bars, lines, scatter, Bars, Frame, Series};
+use chorder_plots::{grouped_bars, line_panels, scatter, Bars, Corner, Frame, Panel, Series};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -98,38 +98,57 @@ pub fn write_markdown_report(
         &group_refs,
         &bars,
     )?;
-    let mut curves: Vec<(String, Vec<f32>, Vec<f32>)> = Vec::new();
+    // One panel per stage (their losses live on different scales): the training loss, the
+    // monitored value and a vertical mark at the best epoch, log10 so decades stay readable.
+    let log10 = |v: f64| {
+        if v > 0.0 {
+            (v as f32).log10()
+        } else {
+            f32::NAN
+        }
+    };
+    let mut curves: Vec<(String, [Vec<f32>; 4], [f32; 2])> = Vec::new();
     for (model, stages) in inputs.stages {
-        for st in stages.iter() {
+        for st in stages.iter().filter(|st| !st.history.is_empty()) {
             let x: Vec<f32> = st.history.iter().map(|e| e.epoch as f32).collect();
-            let loss: Vec<f32> = st.history.iter().map(|e| e.train_loss as f32).collect();
-            let mon: Vec<f32> = st.history.iter().map(|e| e.monitored as f32).collect();
-            curves.push((format!("{model}/{} train", st.name), x.clone(), loss));
-            curves.push((format!("{model}/{} validation", st.name), x, mon));
+            let loss: Vec<f32> = st.history.iter().map(|e| log10(e.train_loss)).collect();
+            let mon: Vec<f32> = st.history.iter().map(|e| log10(e.monitored)).collect();
+            let finite = loss.iter().chain(&mon).copied().filter(|v| v.is_finite());
+            let lo = finite.clone().fold(f32::INFINITY, f32::min);
+            let hi = finite.fold(f32::NEG_INFINITY, f32::max);
+            let best = st.best_epoch as f32;
+            curves.push((
+                format!("{model} / {}", st.name),
+                [x, loss, mon, vec![best, best]],
+                [lo, hi],
+            ));
         }
     }
-    let has_curves = curves.iter().any(|c| !c.1.is_empty());
-    if has_curves {
-        // Losses span decades: plot log10 so every stage stays readable.
-        let logged: Vec<(String, Vec<f32>, Vec<f32>)> = curves
-            .into_iter()
-            .map(|(n, x, y)| {
-                let y = y
-                    .iter()
-                    .map(|v| if *v > 0.0 { v.log10() } else { f32::NAN })
-                    .collect();
-                (n, x, y)
+    if !curves.is_empty() {
+        let panels: Vec<Panel> = curves
+            .iter()
+            .map(|(title, [x, loss, mon, best_x], best_y)| Panel {
+                // Falling curves start top left: the legend goes top right.
+                frame: Frame::new(title, "epoch", "log10 value").legend(Corner::UpperRight),
+                series: vec![
+                    Series::new("train loss", x, loss),
+                    Series::new("monitored (early stopping)", x, mon),
+                    Series::new("best epoch", best_x, best_y),
+                ],
             })
             .collect();
-        let s: Vec<Series> = logged
-            .iter()
-            .map(|(n, x, y)| Series::new(n, x, y))
-            .collect();
-        lines(
+        let columns = if panels.len() > 4 {
+            3
+        } else {
+            panels.len().min(2)
+        };
+        let rows = panels.len().div_ceil(columns) as u32;
+        line_panels(
             &out.join("training.png"),
-            &Frame::new("Training curves", "epoch", "log10 loss / monitored value").size(800, 500),
-            &s,
-            None,
+            "Training curves per stage",
+            (420 * columns as u32, 40 + 300 * rows),
+            columns,
+            &panels,
         )?;
     }
 
@@ -195,7 +214,7 @@ pub fn write_markdown_report(
         md,
         "## Predicted vs true\n\n![predicted vs true](scatter.png)\n"
     )?;
-    if has_curves {
+    if !curves.is_empty() {
         writeln!(md, "## Training\n")?;
         writeln!(
             md,
