@@ -242,54 +242,80 @@ fn row_bwd_body(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn row_fwd_avx2(
-    ai: &mut [f32],
-    af: &mut [f32],
-    ag: &mut [f32],
-    ao: &mut [f32],
-    cp: &[f32],
-    c: &mut [f32],
-    tc: &mut [f32],
-    hs: &mut [f32],
-) {
-    row_fwd_body(ai, af, ag, ao, cp, c, tc, hs)
+/// Instantiates the row kernels with a set of enabled CPU features (the loops vectorise to
+/// that width).
+macro_rules! row_kernels {
+    ($fwd:ident, $bwd:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $fwd(
+            ai: &mut [f32],
+            af: &mut [f32],
+            ag: &mut [f32],
+            ao: &mut [f32],
+            cp: &[f32],
+            c: &mut [f32],
+            tc: &mut [f32],
+            hs: &mut [f32],
+        ) {
+            row_fwd_body(ai, af, ag, ao, cp, c, tc, hs)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $bwd(
+            ai: &[f32],
+            af: &[f32],
+            ag: &[f32],
+            ao: &[f32],
+            tc: &[f32],
+            cp: &[f32],
+            dh: &[f32],
+            dc: &mut [f32],
+            di: &mut [f32],
+            df: &mut [f32],
+            dg: &mut [f32],
+            d_o: &mut [f32],
+        ) {
+            row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn row_bwd_avx2(
-    ai: &[f32],
-    af: &[f32],
-    ag: &[f32],
-    ao: &[f32],
-    tc: &[f32],
-    cp: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    di: &mut [f32],
-    df: &mut [f32],
-    dg: &mut [f32],
-    d_o: &mut [f32],
-) {
-    row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o)
+row_kernels!(row_fwd_avx2, row_bwd_avx2, "avx2,fma");
+row_kernels!(row_fwd_avx512, row_bwd_avx512, "avx512f,avx2,fma");
+
+/// The widest vector instructions the row kernels can use here.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum Simd {
+    Scalar,
+    Avx2,
+    Avx512,
 }
 
-/// Whether the AVX2 + FMA versions can run (checked once).
-fn has_avx2() -> bool {
+/// Detected once.
+fn simd() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX2.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+        static SIMD: std::sync::OnceLock<Simd> = std::sync::OnceLock::new();
+        *SIMD.get_or_init(|| {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            if avx2 && std::is_x86_feature_detected!("avx512f") {
+                Simd::Avx512
+            } else if avx2 {
+                Simd::Avx2
+            } else {
+                Simd::Scalar
+            }
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Simd::Scalar
     }
 }
 
@@ -303,7 +329,7 @@ fn cell_fwd(
     tc: &mut [f32],
     hs: &mut [f32],
 ) {
-    let avx2 = has_avx2();
+    let simd = simd();
     let rows = a
         .chunks_exact_mut(4 * h)
         .zip(c_prev.chunks_exact(h))
@@ -314,14 +340,14 @@ fn cell_fwd(
         let (ai, rest) = a.split_at_mut(h);
         let (af, rest) = rest.split_at_mut(h);
         let (ag, ao) = rest.split_at_mut(h);
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU supports the enabled features (checked by `has_avx2`).
-            unsafe { row_fwd_avx2(ai, af, ag, ao, cp, c, tc, hs) };
-            continue;
+        match simd {
+            // SAFETY (both): the CPU supports the enabled features (checked by `simd`).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe { row_fwd_avx512(ai, af, ag, ao, cp, c, tc, hs) },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { row_fwd_avx2(ai, af, ag, ao, cp, c, tc, hs) },
+            _ => row_fwd_body(ai, af, ag, ao, cp, c, tc, hs),
         }
-        let _ = avx2;
-        row_fwd_body(ai, af, ag, ao, cp, c, tc, hs);
     }
 }
 
@@ -335,7 +361,7 @@ fn cell_bwd(
     dc: &mut [f32],
     da: &mut [f32],
 ) {
-    let avx2 = has_avx2();
+    let simd = simd();
     let rows = acts
         .chunks_exact(4 * h)
         .zip(tc.chunks_exact(h))
@@ -350,13 +376,16 @@ fn cell_bwd(
         let (di, rest) = da.split_at_mut(h);
         let (df, rest) = rest.split_at_mut(h);
         let (dg, d_o) = rest.split_at_mut(h);
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU supports the enabled features (checked by `has_avx2`).
-            unsafe { row_bwd_avx2(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o) };
-            continue;
+        match simd {
+            // SAFETY (both): the CPU supports the enabled features (checked by `simd`).
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx512 => unsafe {
+                row_bwd_avx512(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o)
+            },
+            #[cfg(target_arch = "x86_64")]
+            Simd::Avx2 => unsafe { row_bwd_avx2(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o) },
+            _ => row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o),
         }
-        row_bwd_body(ai, af, ag, ao, tc, cp, dh, dc, di, df, dg, d_o);
     }
 }
 
