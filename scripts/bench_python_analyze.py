@@ -8,9 +8,10 @@ Per song, what `analyze` computes:
   * the musicnn log-mel (scripts/reference_logmel.py: librosa melspectrogram, float16
     rounding, log10(10000 x + 1)) and the MSD musicnn network in PyTorch
     (scripts/torch_musicnn.py, built from the same bundle) on every window: one patch of the
-    last 187 frames (3 s; shorter for the first windows) every 60 frames (0.96 s), the full
-    patches in one batch (faster than PyTorch one by one), giving the embeddings and the 50 tag
-    probabilities, averaged into the song's top tags;
+    last 187 frames (3 s; shorter for the first windows) every 60 frames (0.96 s), one patch
+    per call (on one CPU thread batching is slower: 28 patches at once took 2-3x as long as one
+    by one on the development machine), giving the embeddings and the 50 tag probabilities,
+    averaged into the song's top tags;
   * the 207 low-level features at the native rate (scripts/reference_features.py, HitMusicNet's
     librosa calls; librosa 0.11 names `feature.rmse` `feature.rms`).
 Not done: the popularity head (an LSTM step and a small MLP per window, well under 1% of the
@@ -88,13 +89,7 @@ def analyze(path):
     pens, tags = [], []
     with torch.inference_mode():
         for s, e in wins:
-            if e - s < CONTEXT:
-                out = _net(x[s:e].unsqueeze(0))
-                pens.append(out["penultimate"])
-                tags.append(out["tags"])
-        full = [x[s:e] for s, e in wins if e - s == CONTEXT]
-        if full:
-            out = _net(torch.stack(full))
+            out = _net(x[s:e].unsqueeze(0))
             pens.append(out["penultimate"])
             tags.append(out["tags"])
     mean_tags = torch.cat(tags).mean(dim=0).numpy()
