@@ -44,6 +44,13 @@ pub trait Analyzer: Send {
         false
     }
 
+    /// Half-width, popularity points, of the model's interval of
+    /// [`chorder_analysis::uncertainty::DEFAULT_COVERAGE`] (90 %) around an estimate: the
+    /// split-conformal calibration stored in its bundle (`None`: the bundle has none).
+    fn interval_half_width(&self) -> Option<f32> {
+        None
+    }
+
     /// Tag vocabulary: [`TagProb::index`] indexes into it. Empty without a tagging model.
     fn tag_names(&self) -> &[String] {
         &[]

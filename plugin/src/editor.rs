@@ -333,6 +333,25 @@ fn draw_meter(ui: &mut egui::Ui, m: &MeterState) {
             painter.rect_filled(fill, 2.0, color);
         }
     }
+    // The model's 90 % interval around the integrated estimate: a bracket over its bar and
+    // the range under its read-out.
+    if let Some([lo, hi]) = m.interval() {
+        let y = rect.top() + 94.0;
+        let span = Rect::from_min_max(Pos2::new(x_of(lo), y - 2.0), Pos2::new(x_of(hi), y + 13.0));
+        painter.rect_stroke(
+            span,
+            2.0,
+            Stroke::new(1.5, Color32::from_gray(200)),
+            egui::StrokeKind::Outside,
+        );
+        painter.text(
+            Pos2::new(rect.left() + half + 14.0 + 80.0, rect.top() + 66.0),
+            Align2::LEFT_CENTER,
+            format!("90 % interval {lo:.0}-{hi:.0}"),
+            FontId::proportional(11.0),
+            DIM,
+        );
+    }
     for tick in (0..=100).step_by(10) {
         let x = x_of(tick as f32);
         let y = rect.top() + 108.0;

@@ -167,6 +167,9 @@ pub struct MeterState {
     pub has_model: bool,
     /// Whether that model is a demo (not trained on real popularity data).
     pub is_demo: bool,
+    /// Half-width, points, of the model's 90 % interval around the integrated estimate
+    /// (see [`crate::analyzer::Analyzer::interval_half_width`]); `None` without calibration.
+    pub interval_half_width: Option<f32>,
     /// Whether the `freeze` parameter holds the meter (audio is drained but not analysed).
     pub frozen: bool,
     /// The latest window's top tags, most probable first; `n_tags` are valid.
@@ -191,6 +194,7 @@ impl Default for MeterState {
             model_name: ShortName::new("no model loaded"),
             has_model: false,
             is_demo: false,
+            interval_half_width: None,
             frozen: false,
             top_tags: [TagProb::default(); MAX_TAGS],
             n_tags: 0,
@@ -200,6 +204,13 @@ impl Default for MeterState {
 }
 
 impl MeterState {
+    /// The 90 % interval `[low, high]` (0..=100, clipped) around the integrated estimate;
+    /// `None` without an estimate or without a calibrated model.
+    pub fn interval(&self) -> Option<[f32; 2]> {
+        let (v, h) = (self.integrated?, self.interval_half_width?);
+        Some([(v - h).max(0.0), (v + h).min(100.0)])
+    }
+
     /// The valid top tags.
     pub fn tags(&self) -> &[TagProb] {
         &self.top_tags[..self.n_tags.min(MAX_TAGS)]
@@ -217,6 +228,20 @@ mod tests {
         assert_eq!(n.as_str().len(), 64);
         assert!(long.starts_with(n.as_str()));
         assert_eq!(ShortName::new("musicnn").as_str(), "musicnn");
+    }
+
+    #[test]
+    fn interval_needs_estimate_and_calibration_and_is_clipped() {
+        let mut m = MeterState::default();
+        assert_eq!(m.interval(), None);
+        m.integrated = Some(90.0);
+        assert_eq!(m.interval(), None, "no calibration");
+        m.interval_half_width = Some(27.5);
+        assert_eq!(m.interval(), Some([62.5, 100.0]));
+        m.integrated = Some(10.0);
+        assert_eq!(m.interval(), Some([0.0, 37.5]));
+        m.integrated = None;
+        assert_eq!(m.interval(), None, "no estimate yet");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chorder_analysis::live::LiveFeatureTrack;
+use chorder_analysis::uncertainty::{Calibration, DEFAULT_COVERAGE};
 use chorder_analysis::{Embedder, PopularityHead, PopularityTracker};
 use chorder_engine::LogMelPatch;
 use chorder_models::builtin;
@@ -30,6 +31,8 @@ pub struct ModelAnalyzer {
     live: Option<LiveFeatureTrack>,
     name: String,
     demo: bool,
+    /// From the bundle's calibration at [`DEFAULT_COVERAGE`].
+    half_width: Option<f32>,
 }
 
 impl ModelAnalyzer {
@@ -65,8 +68,14 @@ impl ModelAnalyzer {
         if head.meta().front_end != *embedder.front_end() {
             return Err("trained on another front end than the built-in musicnn".into());
         }
+        // A bundle whose calibration cannot give 90 % shows no interval rather than failing.
+        let half_width = Calibration::from_bundle(&head, DEFAULT_COVERAGE)
+            .ok()
+            .flatten()
+            .map(|c| c.half_width);
         let head = PopularityHead::shared(head).map_err(|e| e.to_string())?;
         Ok(Self {
+            half_width,
             tracker: PopularityTracker::new(head)?,
             live: None,
             embedder,
@@ -91,6 +100,10 @@ impl Analyzer for ModelAnalyzer {
 
     fn tag_names(&self) -> &[String] {
         self.embedder.tag_names()
+    }
+
+    fn interval_half_width(&self) -> Option<f32> {
+        self.half_width
     }
 
     fn on_patch(&mut self, patch: &LogMelPatch) -> Option<WindowEstimate> {

@@ -43,6 +43,9 @@ pub struct PersistedAnalysis {
     /// The integrated estimate the meter shows (the stateful model's estimate for the whole
     /// play so far), 0..=100; `None` without a model or before the first window.
     pub integrated: Option<f32>,
+    /// The model's 90 % split-conformal interval `[low, high]` around `integrated` (0..=100);
+    /// `None` when the model's bundle carries no calibration or before the first window.
+    pub interval: Option<[f32; 2]>,
     /// Mono samples (at the host rate) the worker has taken from the ring since the last
     /// reset, analysed or (while frozen) skipped. Equal to what the host sent minus
     /// `ring_overflows` once the worker has caught up.

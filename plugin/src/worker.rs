@@ -135,6 +135,7 @@ impl WorkerState {
         out.seconds_analysed = self.meter.seconds_analysed;
         out.momentary = self.meter.momentary;
         out.integrated = self.meter.integrated;
+        out.interval = self.meter.interval();
         out.samples_received = self.samples_received;
         out.ring_overflows = self.meter.ring_overflows;
         out.model_name.clear();
@@ -190,6 +191,7 @@ impl WorkerState {
         self.meter.model_name = ShortName::new(analyzer.name());
         self.meter.has_model = analyzer.has_model();
         self.meter.is_demo = analyzer.is_demo();
+        self.meter.interval_half_width = analyzer.interval_half_width();
         self.meter.n_tags = 0;
         if let Ok(mut names) = shared.tag_names.write() {
             names.clear();

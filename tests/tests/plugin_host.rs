@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chorder_analysis::offline::{analyze_song, SongResult};
+use chorder_analysis::uncertainty::Calibration;
 use chorder_analysis::{Embedder, PopularityHead};
 use chorder_engine::AudioReader;
 use chorder_models::builtin;
@@ -204,6 +205,12 @@ fn estimate_read_back_from_the_state_equals_the_offline_analysis() {
             }
             let (l, o) = (a.integrated.unwrap(), timeline[n - 1].integrated.unwrap());
             assert!((l - o).abs() <= 1e-4, "{what}: integrated {l} vs {o}");
+            // The demo bundle is calibrated: the state carries its 90 % interval around the
+            // integrated estimate, as analyze computes it from the same bundle.
+            let cal = Calibration::from_bundle(&builtin::demo_popularity_bundle().unwrap(), 0.9)
+                .unwrap()
+                .expect("the demo bundle carries a calibration");
+            assert_eq!(a.interval, Some(cal.interval(l)), "{what}");
             assert!(a.model_name.contains("demo"), "{}", a.model_name);
         }
     }
