@@ -21,7 +21,8 @@ One process: torch.set_num_threads(1) (and every BLAS/OpenMP pool at one thread)
 a pool of N processes, each single-threaded, the fair best Python does on N cores. Model
 loading, imports, numba compilation and one warm-up song per process are not timed.
 
-Prints one JSON line: {"impl", "songs", "procs", "seconds": [one per run], versions...}.
+Prints one JSON line: {"impl", "songs", "procs", "seconds": [one per run], "cpu_seconds": [CPU
+time of the songs in each run, summed over processes], versions...}.
 
     /work/torchvenv/bin/python scripts/bench_python_analyze.py target/bench-analyze/clips-24 \\
         --procs 1 --reps 3
@@ -79,7 +80,9 @@ def windows(n_frames):
 
 
 def analyze(path):
-    """Everything for one song; returns its number of windows and top tag indices."""
+    """Everything for one song; returns its number of windows, top tag indices and the CPU
+    seconds this process spent on it."""
+    c0 = time.process_time()
     y, sr = librosa.load(path, sr=None, mono=True)
     reference_features.features(y, sr, with_extras=False)
     y16 = librosa.resample(y, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
@@ -93,7 +96,8 @@ def analyze(path):
             pens.append(out["penultimate"])
             tags.append(out["tags"])
     mean_tags = torch.cat(tags).mean(dim=0).numpy()
-    return len(wins), [int(i) for i in np.argsort(-mean_tags)[:TOP_TAGS]]
+    top = [int(i) for i in np.argsort(-mean_tags)[:TOP_TAGS]]
+    return len(wins), top, time.process_time() - c0
 
 
 def main():
@@ -107,14 +111,14 @@ def main():
     )
     if not files:
         sys.exit(f"no .wav files in {args.folder}")
-    seconds = []
+    seconds, cpu = [], []
     if args.procs <= 1:
         _init(warmup=files[0])
         for _ in range(args.reps):
             t0 = time.perf_counter()
-            for f in files:
-                analyze(f)
+            out = [analyze(f) for f in files]
             seconds.append(time.perf_counter() - t0)
+            cpu.append(sum(o[2] for o in out))
     else:
         ctx = mp.get_context("spawn")
         barrier = ctx.Barrier(args.procs + 1)
@@ -122,13 +126,15 @@ def main():
             barrier.wait()  # every process has loaded the network and warmed up
             for _ in range(args.reps):
                 t0 = time.perf_counter()
-                pool.map(analyze, files, chunksize=1)
+                out = pool.map(analyze, files, chunksize=1)
                 seconds.append(time.perf_counter() - t0)
+                cpu.append(sum(o[2] for o in out))
     print(json.dumps({
         "impl": "python",
         "songs": len(files),
         "procs": max(1, args.procs),
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "torch": torch.__version__,
         "librosa": librosa.__version__,
         "numpy": np.__version__,

@@ -131,7 +131,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     );
     println!("load average before: {}", load_average());
 
-    let rust = |one_core: bool| -> anyhow::Result<f64> {
+    let rust = |one_core: bool| -> anyhow::Result<Timing> {
         let mut cmd = if one_core {
             pinned(&exe)
         } else {
@@ -148,10 +148,9 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
             cmd.env_remove("RAYON_NUM_THREADS")
                 .env_remove("CANDLE_NUM_THREADS");
         }
-        let v = last_json(cmd, "the Chorder analyze worker")?;
-        songs_per_minute(&v)
+        Timing::from_json(&last_json(cmd, "the Chorder analyze worker")?)
     };
-    let py = |one_core: bool| -> anyhow::Result<Option<f64>> {
+    let py = |one_core: bool| -> anyhow::Result<Option<Timing>> {
         let Some(p) = &python else { return Ok(None) };
         let mut cmd = if one_core {
             pinned(p)
@@ -164,8 +163,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         cmd.arg("scripts/bench_python_analyze.py")
             .arg(&clips)
             .args(["--procs", &procs.to_string(), "--reps", &reps]);
-        let v = last_json(cmd, "scripts/bench_python_analyze.py")?;
-        songs_per_minute(&v).map(Some)
+        Timing::from_json(&last_json(cmd, "scripts/bench_python_analyze.py")?).map(Some)
     };
 
     // One configuration after the other, each side's runs back to back in one process.
@@ -174,21 +172,30 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     let rn = rust(false)?;
     let pn = py(false)?;
 
+    let spm = |t: &Option<Timing>| t.as_ref().map(|t| t.songs_per_minute);
     let ratio = |a: f64, b: Option<f64>| b.map_or("n/a".to_string(), |b| format!("{:.2}x", a / b));
-    let fmt = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.1}"));
+    let cell = |t: &Option<Timing>| {
+        t.as_ref().map_or("n/a".to_string(), |t| {
+            format!("{:.1} ({})", t.songs_per_minute, t.cpu())
+        })
+    };
     println!();
-    println!("| songs per minute | Chorder | Python (PyTorch + librosa) | Chorder / Python |");
+    println!("songs per minute (CPU seconds per song in the best run)");
+    println!();
+    println!("| | Chorder | Python (PyTorch + librosa) | Chorder / Python |");
     println!("|---|---:|---:|---:|");
-    println!("| 1 core | {r1:.1} | {} | {} |", fmt(p1), ratio(r1, p1));
-    println!(
-        "| {cores} cores | {rn:.1} | {} | {} |",
-        fmt(pn),
-        ratio(rn, pn)
-    );
+    for (name, r, p) in [("1 core", &r1, &p1), (&*format!("{cores} cores"), &rn, &pn)] {
+        println!(
+            "| {name} | {} | {} | {} |",
+            cell(&Some(r.clone())),
+            cell(p),
+            ratio(r.songs_per_minute, spm(p))
+        );
+    }
     println!(
         "| {cores} cores / 1 core | {:.2}x | {} | |",
-        rn / r1,
-        match (p1, pn) {
+        rn.songs_per_minute / r1.songs_per_minute,
+        match (spm(&p1), spm(&pn)) {
             (Some(a), Some(b)) => format!("{:.2}x", b / a),
             _ => "n/a".into(),
         }
@@ -197,19 +204,39 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Songs per minute of the best run of a worker's JSON (`songs`, `seconds`: one per run).
-fn songs_per_minute(v: &Value) -> anyhow::Result<f64> {
-    let songs = v["songs"].as_f64().context("no `songs` in the result")?;
-    let best = v["seconds"]
-        .as_array()
-        .context("no `seconds` in the result")?
-        .iter()
-        .filter_map(Value::as_f64)
-        .fold(f64::INFINITY, f64::min);
-    if !(best.is_finite() && best > 0.0) {
-        bail!("no timed run in {v}");
+/// The best run of a configuration.
+#[derive(Clone)]
+struct Timing {
+    songs_per_minute: f64,
+    /// CPU seconds (user + system, all threads and processes) per song in that run.
+    cpu_per_song: Option<f64>,
+}
+
+impl Timing {
+    /// From a worker's JSON: `songs`, `seconds` (one per run), optionally `cpu_seconds`.
+    fn from_json(v: &Value) -> anyhow::Result<Self> {
+        let songs = v["songs"].as_f64().context("no `songs` in the result")?;
+        let runs = v["seconds"]
+            .as_array()
+            .context("no `seconds` in the result")?;
+        let (best, i) = runs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_f64().map(|s| (s, i)))
+            .fold((f64::INFINITY, 0), |a, b| if b.0 < a.0 { b } else { a });
+        if !(best.is_finite() && best > 0.0 && songs > 0.0) {
+            bail!("no timed run in {v}");
+        }
+        Ok(Self {
+            songs_per_minute: songs * 60.0 / best,
+            cpu_per_song: v["cpu_seconds"][i].as_f64().map(|c| c / songs),
+        })
     }
-    Ok(songs * 60.0 / best)
+
+    fn cpu(&self) -> String {
+        self.cpu_per_song
+            .map_or("?".into(), |c| format!("{c:.2} s"))
+    }
 }
 
 /// Builds the optimised xtask and returns its path.
@@ -247,12 +274,13 @@ fn worker(dir: &Path, jobs: Option<usize>, reps: usize) -> anyhow::Result<()> {
     if let Some(j) = jobs {
         argv.extend(["--jobs".into(), j.to_string()]);
     }
-    let mut seconds = Vec::new();
+    let (mut seconds, mut cpu) = (Vec::new(), Vec::new());
     for _ in 0..reps.max(1) {
         let cli = AnalyzeCli::try_parse_from(&argv)?;
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), cpu_seconds());
         crate::analyze::run(cli.args)?;
         seconds.push(t0.elapsed().as_secs_f64());
+        cpu.push(cpu_seconds().zip(c0).map(|(c1, c0)| c1 - c0));
     }
     println!(
         "{}",
@@ -262,9 +290,21 @@ fn worker(dir: &Path, jobs: Option<usize>, reps: usize) -> anyhow::Result<()> {
             "jobs": jobs,
             "rayon_num_threads": std::env::var("RAYON_NUM_THREADS").ok(),
             "seconds": seconds,
+            "cpu_seconds": cpu,
         })
     );
     Ok(())
+}
+
+/// User + system CPU time of this process (all threads) so far, seconds (Linux
+/// `/proc/self/stat`, in units of 1/100 s); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn meta_path(dir: &Path) -> PathBuf {
