@@ -6,7 +6,9 @@
 //!   normalisation buffers included), `opt.m.{var}` / `opt.v.{var}` (Adam moments of the
 //!   stage in progress), `best.{var}` (the stage's best weights so far, for early stopping),
 //!   and `meta.json` (a `u8` tensor holding [`Progress`] as JSON);
-//! - `progress.json`: the same [`Progress`], pretty-printed for people (not read back).
+//! - `progress.json`: the same [`Progress`], pretty-printed for people (not read back);
+//! - `train.log`: one timestamped line per stage start, epoch and stage end, appended by
+//!   every call (a resumed run says where it resumed), for people (not read back).
 //!
 //! A run killed at any point (SIGKILL included) and started again with the same command
 //! resumes from the last complete epoch and ends with the same weights as an uninterrupted
@@ -105,6 +107,21 @@ impl Checkpointer {
 
     fn file(&self) -> Option<PathBuf> {
         self.dir.as_ref().map(|d| d.join("checkpoint.safetensors"))
+    }
+
+    /// Appends `line` to the run's `train.log` after a UTC timestamp (nothing without a
+    /// directory).
+    pub fn log(&self, line: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let Some(dir) = &self.dir else {
+            return Ok(());
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("train.log"))?;
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        writeln!(f, "{now} {line}")
     }
 
     /// The checkpoint, if the directory has one.

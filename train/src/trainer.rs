@@ -29,7 +29,7 @@ use std::time::Instant;
 const EVAL_CHUNK: usize = 512;
 
 /// External control of a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Default)]
 pub struct Control {
     /// Stop (as if killed) once this many epochs have run in this call; the checkpoint of
     /// the last one is on disk. `None`: run to the end.
@@ -38,6 +38,30 @@ pub struct Control {
     pub verbose: bool,
     /// Epochs run so far in this call.
     pub epochs_run: usize,
+    /// Told about every stage start, epoch and stage end (e.g. a progress bar).
+    pub observer: Option<Box<dyn EpochObserver>>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("stop_after_epochs", &self.stop_after_epochs)
+            .field("verbose", &self.verbose)
+            .field("epochs_run", &self.epochs_run)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Follows a training run stage by stage (progress bars, logs). Stage names are those of
+/// [`StageProgress::name`]; `max_epochs` is the stage's configured limit.
+pub trait EpochObserver {
+    /// A stage starts, or resumes with `progress.epochs_done` epochs already done.
+    fn stage_started(&mut self, _progress: &StageProgress, _max_epochs: usize) {}
+    /// An epoch ended; its numbers are the last entry of `progress.history`.
+    fn epoch_done(&mut self, _progress: &StageProgress, _max_epochs: usize) {}
+    /// The stage ended (epoch limit or early stopping); its best epoch's weights are kept.
+    fn stage_finished(&mut self, _progress: &StageProgress) {}
 }
 
 /// A finished study run.
@@ -193,6 +217,13 @@ impl Run<'_> {
         idx < self.progress.done.len()
     }
 
+    /// A line in the run's `train.log`; a log that cannot be written only warns.
+    fn log(&self, line: &str) {
+        if let Err(e) = self.ck.log(line) {
+            eprintln!("warning: could not write train.log: {e}");
+        }
+    }
+
     fn save(
         &self,
         opt: Option<&StageOptimizer>,
@@ -257,6 +288,18 @@ impl Run<'_> {
             st.best = f64::from_bits(st.best_bits);
         }
         let seed = self.progress.seed;
+        let how = if st.epochs_done > 0 {
+            "resumes"
+        } else {
+            "starts"
+        };
+        self.log(&format!(
+            "stage {name} {how} at epoch {}/{} ({:?}, batch {}, {} training songs)",
+            st.epochs_done, cfg.epochs, cfg.monitor, cfg.batch_size, n_train
+        ));
+        if let Some(o) = self.control.observer.as_mut() {
+            o.stage_started(&st, cfg.epochs);
+        }
         while st.epochs_done < cfg.epochs && !st.stopped_early {
             if self
                 .control
@@ -309,7 +352,31 @@ impl Run<'_> {
             }
             self.progress.current = Some(st.clone());
             self.save(Some(&opt), Some(&best))?;
+            self.log(&format!(
+                "stage {name} epoch {}/{}: train loss {train_loss:.6}, monitored {monitored:.6}, best {:.6} at epoch {}, {seconds:.2} s",
+                epoch + 1,
+                cfg.epochs,
+                st.best,
+                st.best_epoch + 1
+            ));
+            if let Some(o) = self.control.observer.as_mut() {
+                o.epoch_done(&st, cfg.epochs);
+            }
             self.control.epochs_run += 1;
+        }
+        self.log(&format!(
+            "stage {name} done after {} epochs{}: best epoch {} (monitored {:.6})",
+            st.epochs_done,
+            if st.stopped_early {
+                " (early stopping)"
+            } else {
+                ""
+            },
+            st.best_epoch + 1,
+            st.best
+        ));
+        if let Some(o) = self.control.observer.as_mut() {
+            o.stage_finished(&st);
         }
         // Keep the best epoch's weights.
         for (n, v) in &vars {

@@ -393,16 +393,54 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
             .unwrap()
             .is_none()
     );
+    // The resumed call reports its stages and epochs to an observer.
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let mut resumed = Control {
+        observer: Some(Box::new(Recorder(seen.clone()))),
+        ..Default::default()
+    };
     let r = run_experiment(
         &cfg,
         (&train, &val, &test),
         out.path(),
         &fe,
         &info,
-        &mut Control::default(),
+        &mut resumed,
     )
     .unwrap()
     .unwrap();
+    // HitMusicNet's autoencoder resumes after its first epoch; its regressor starts fresh.
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "start hmn_autoencoder 1/2",
+            "epoch hmn_autoencoder 2/2",
+            "done hmn_autoencoder",
+            "start hmn_regressor 0/2",
+            "epoch hmn_regressor 1/2",
+            "epoch hmn_regressor 2/2",
+            "done hmn_regressor",
+        ]
+    );
+    // Each run directory has a log: every epoch of every stage once, and where it resumed.
+    let log = std::fs::read_to_string(out.path().join("study/train.log")).unwrap();
+    assert_eq!(log.matches(": train loss ").count(), 6, "{log}");
+    assert_eq!(log.matches(" done after 2 epochs").count(), 3, "{log}");
+    let log = std::fs::read_to_string(out.path().join("hitmusicnet/train.log")).unwrap();
+    assert!(
+        log.contains("stage hmn_autoencoder resumes at epoch 1/2"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("stage hmn_autoencoder epoch ").count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("stage hmn_regressor epoch ").count(),
+        2,
+        "{log}"
+    );
     for f in [
         "chorder_popularity.safetensors",
         "hitmusicnet.safetensors",
@@ -456,4 +494,21 @@ fn hitmusicnet_with_adam_beats_random() {
     eprintln!("adam HMN R² {:.3}, random {:.3}", r_hmn.r2, r_rand.r2);
     assert!(r_hmn.r2 > r_rand.r2 + 0.5, "{r_hmn:?} vs {r_rand:?}");
     assert!(r_hmn.mae < r_rand.mae, "{r_hmn:?} vs {r_rand:?}");
+}
+
+/// Records what a run tells its observer, one short line per call.
+struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+impl chorder_train::trainer::EpochObserver for Recorder {
+    fn stage_started(&mut self, p: &chorder_train::checkpoint::StageProgress, max: usize) {
+        let line = format!("start {} {}/{max}", p.name, p.epochs_done);
+        self.0.borrow_mut().push(line);
+    }
+    fn epoch_done(&mut self, p: &chorder_train::checkpoint::StageProgress, max: usize) {
+        let line = format!("epoch {} {}/{max}", p.name, p.epochs_done);
+        self.0.borrow_mut().push(line);
+    }
+    fn stage_finished(&mut self, p: &chorder_train::checkpoint::StageProgress) {
+        self.0.borrow_mut().push(format!("done {}", p.name));
+    }
 }

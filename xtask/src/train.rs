@@ -12,12 +12,13 @@ use chorder_analysis::{Embedder, FeatureCache};
 use chorder_engine::dataset::{Dataset as TrackList, Split};
 use chorder_models::bundle::Licence;
 use chorder_train::alternatives::parse_alternatives;
+use chorder_train::checkpoint::StageProgress;
 use chorder_train::config::load_json;
 use chorder_train::data::{Dataset, Sample};
 use chorder_train::experiment::{run_experiment, ExperimentConfig};
 use chorder_train::export::ExportInfo;
 use chorder_train::synth::{synthetic, SynthConfig};
-use chorder_train::trainer::Control;
+use chorder_train::trainer::{Control, EpochObserver};
 
 use crate::models::load_embedding_bundle;
 
@@ -279,6 +280,7 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     };
     let mut control = Control {
         verbose: args.verbose,
+        observer: Some(Box::new(EpochBar::default())),
         ..Default::default()
     };
     let report = run_experiment(
@@ -293,4 +295,56 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     print!("{}", report.eval.table());
     println!("reports and bundles in {}", out.display());
     Ok(())
+}
+
+/// One progress bar per training stage: epochs done of the limit, the last epoch's training
+/// loss and monitored value, the best so far, and the time left at the current pace (an
+/// upper bound: early stopping may end the stage sooner).
+#[derive(Default)]
+struct EpochBar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl EpochObserver for EpochBar {
+    fn stage_started(&mut self, progress: &StageProgress, max_epochs: usize) {
+        let bar = indicatif::ProgressBar::new(max_epochs as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix:>20} {bar:25} {pos:>3}/{len} epochs  {msg}  ≤{eta} left",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(progress.name.clone());
+        bar.set_position(progress.epochs_done as u64);
+        bar.reset_eta();
+        self.bar = Some(bar);
+    }
+
+    fn epoch_done(&mut self, progress: &StageProgress, _max_epochs: usize) {
+        let (Some(bar), Some(e)) = (&self.bar, progress.history.last()) else {
+            return;
+        };
+        bar.set_position(progress.epochs_done as u64);
+        bar.set_message(format!(
+            "train {:.5}  monitored {:.5}  best {:.5} (epoch {})",
+            e.train_loss,
+            e.monitored,
+            progress.best,
+            progress.best_epoch + 1
+        ));
+    }
+
+    fn stage_finished(&mut self, progress: &StageProgress) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_with_message(format!(
+                "best {:.5} at epoch {}{}",
+                progress.best,
+                progress.best_epoch + 1,
+                if progress.stopped_early {
+                    ", stopped early"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
 }
