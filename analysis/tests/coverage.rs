@@ -78,6 +78,7 @@ fn stated_coverage_holds_on_a_different_held_out_set() {
     let info = ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "coverage test".into(),
         licence: Licence {
             spdx: "MIT".into(),

@@ -32,6 +32,7 @@ fn random_head(
     let info = ExportInfo {
         source: "test".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "analysis test".into(),
         licence: Licence {
             spdx: "CC0-1.0".into(),

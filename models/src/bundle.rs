@@ -59,6 +59,57 @@ pub struct BundleMeta {
     /// (bundles written before the field existed load as uncalibrated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<crate::calibration::ConformalCalibration>,
+    /// How a trained model was trained and how it did on held-out data; absent for
+    /// imported models (their `provenance` says where they come from) and for bundles
+    /// written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<TrainingRecord>,
+}
+
+/// The training record of a model bundle written by `chorder-train`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// Id of the embedding bundle whose window embeddings the model was trained on (e.g.
+    /// `musicnn-9343a77f6b2642bb`); its front end is the bundle's `front_end`.
+    pub embedding_model: String,
+    /// What the single output means and how it is scaled.
+    pub target: String,
+    /// The run configuration as the trainer used it (JSON, sizes fitted to the data).
+    pub run_config: serde_json::Value,
+    /// Songs in the training, validation and test splits.
+    pub split_sizes: [usize; 3],
+    /// Every training stage, in order.
+    pub stages: Vec<StageRecord>,
+    /// Metrics on the held-out test split, popularity points (0-100 scale).
+    pub test: Option<HeldOutMetrics>,
+}
+
+/// One training stage of a [`TrainingRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    /// Stage name (`seq_autoencoder`, `feature_autoencoder`, `regressor`, ...).
+    pub name: String,
+    /// Epochs run.
+    pub epochs: usize,
+    /// 0-based epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// The monitored value (validation loss or MAE, or training loss) at that epoch.
+    pub best_monitored: f64,
+    /// Whether early stopping ended the stage.
+    pub stopped_early: bool,
+}
+
+/// Held-out metrics of a [`TrainingRecord`], popularity points (0-100 scale).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutMetrics {
+    /// Songs.
+    pub n: usize,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Mean squared error (points²).
+    pub mse: f64,
+    /// Coefficient of determination.
+    pub r2: f64,
 }
 
 /// How the model consumes the log-mel stream: every `hop_frames` frames, one patch of the
@@ -494,6 +545,7 @@ mod tests {
             },
             data_sha256: String::new(),
             calibration: None,
+            training: None,
         }
     }
 

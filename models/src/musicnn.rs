@@ -769,6 +769,7 @@ pub fn bundle_meta(
         licence,
         data_sha256: String::new(),
         calibration: None,
+        training: None,
     }
 }
 

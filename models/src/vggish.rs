@@ -686,6 +686,7 @@ pub fn bundle_meta(cfg: &VggishConfig, provenance: Provenance, licence: Licence)
         licence,
         data_sha256: String::new(),
         calibration: None,
+        training: None,
     }
 }
 

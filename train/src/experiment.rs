@@ -18,8 +18,8 @@ use crate::checkpoint::StageProgress;
 use crate::config::{HmnRunConfig, RunConfig};
 use crate::data::Dataset;
 use crate::export::{
-    calibration_from_predictions, hitmusicnet_bundle, popularity_bundle, with_calibration,
-    ExportInfo,
+    calibration_from_predictions, hitmusicnet_bundle, popularity_bundle, training_record,
+    with_calibration, with_training, ExportInfo,
 };
 use crate::metrics::EvalReport;
 use crate::report::{write_markdown_report, ReportInputs};
@@ -143,20 +143,6 @@ pub fn run_experiment(
             .map_err(anyhow::Error::msg)?;
         Ok(with_calibration(&bytes, cal)?)
     };
-    std::fs::write(
-        out.join("chorder_popularity.safetensors"),
-        calibrated(
-            popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?,
-            predict_study(&study.model, val)?,
-        )?,
-    )?;
-    std::fs::write(
-        out.join("hitmusicnet.safetensors"),
-        calibrated(
-            hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?,
-            predict_hmn(&hmn.model, val)?,
-        )?,
-    )?;
     let truth = test.targets();
     let p_study = predict_study(&study.model, test)?;
     let p_hmn = predict_hmn(&hmn.model, test)?;
@@ -174,9 +160,51 @@ pub fn run_experiment(
     for (name, p) in &p_alt {
         eval.add_model(name, p, &p_hmn, &truth);
     }
+    // Bundles: weights, calibration and the training record (config, stages, test metrics).
+    let sizes = [train.len(), val.len(), test.len()];
+    let metrics_of = |name: &str| {
+        eval.models
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.metrics)
+    };
+    let study_record = training_record(
+        info,
+        serde_json::to_value(&cfg.study)?,
+        sizes,
+        &study.stages,
+        metrics_of("chorder").as_ref(),
+    );
+    std::fs::write(
+        out.join("chorder_popularity.safetensors"),
+        with_training(
+            &calibrated(
+                popularity_bundle(&study.varmap, &cfg.study.model, front_end, info)?,
+                predict_study(&study.model, val)?,
+            )?,
+            study_record,
+        )?,
+    )?;
+    let hmn_record = training_record(
+        info,
+        serde_json::to_value(&cfg.hitmusicnet)?,
+        sizes,
+        &hmn.stages,
+        metrics_of("hitmusicnet").as_ref(),
+    );
+    std::fs::write(
+        out.join("hitmusicnet.safetensors"),
+        with_training(
+            &calibrated(
+                hitmusicnet_bundle(&hmn.varmap, &cfg.hitmusicnet.model, front_end, info)?,
+                predict_hmn(&hmn.model, val)?,
+            )?,
+            hmn_record,
+        )?,
+    )?;
     let report = ExperimentReport {
         eval,
-        sizes: [train.len(), val.len(), test.len()],
+        sizes,
         study_stages: study.stages,
         hitmusicnet_stages: hmn.stages,
         alternative_stages: alternatives

@@ -12,8 +12,8 @@ use candle_core::DType;
 use candle_nn::VarMap;
 use chorder_engine::FrontEndConfig;
 use chorder_models::bundle::{
-    rewrite_metadata, write_bundle, BundleError, BundleMeta, Licence, NamedTensor, OutputSpec,
-    Provenance, StreamingContract, FORMAT_VERSION,
+    rewrite_metadata, write_bundle, BundleError, BundleMeta, HeldOutMetrics, Licence, NamedTensor,
+    OutputSpec, Provenance, StageRecord, StreamingContract, TrainingRecord, FORMAT_VERSION,
 };
 use chorder_models::calibration::{ConformalCalibration, DEFAULT_COVERAGES};
 use chorder_models::hitmusicnet::HITMUSICNET_KIND;
@@ -26,6 +26,9 @@ pub struct ExportInfo {
     pub source: String,
     /// sha256 of the data set's manifest, lower-case hex (empty if none).
     pub source_sha256: String,
+    /// Id of the embedding bundle whose windows the data holds (e.g. `musicnn-…`), recorded
+    /// in the bundle's [`TrainingRecord`].
+    pub embedding_model: String,
     /// Tool and procedure (e.g. `chorder-train 0.1.0, run config sha …`).
     pub converted_by: String,
     /// Licence of the trained weights.
@@ -80,6 +83,7 @@ fn meta(
         licence: info.licence.clone(),
         data_sha256: String::new(),
         calibration: None,
+        training: None,
     }
 }
 
@@ -135,6 +139,44 @@ pub fn calibration_from_predictions(
         .map(|(p, t)| 100.0 * (p - t).abs())
         .collect();
     ConformalCalibration::from_residuals(&residuals, &DEFAULT_COVERAGES, source)
+}
+
+/// The bundle `bytes` with a [`TrainingRecord`] in its metadata (tensors untouched).
+pub fn with_training(bytes: &[u8], record: TrainingRecord) -> Result<Vec<u8>, BundleError> {
+    rewrite_metadata(bytes, |m| m.training = Some(record))
+}
+
+/// The [`TrainingRecord`] of a model trained on `sizes` songs (train, validation, test) with
+/// `run_config`, from its stages and its held-out test metrics.
+pub fn training_record(
+    info: &ExportInfo,
+    run_config: serde_json::Value,
+    sizes: [usize; 3],
+    stages: &[crate::checkpoint::StageProgress],
+    test: Option<&crate::metrics::Metrics>,
+) -> TrainingRecord {
+    TrainingRecord {
+        embedding_model: info.embedding_model.clone(),
+        target: "Spotify popularity / 100: the output lies in (0, 1); x 100 gives 0-100".into(),
+        run_config,
+        split_sizes: sizes,
+        stages: stages
+            .iter()
+            .map(|s| StageRecord {
+                name: s.name.clone(),
+                epochs: s.epochs_done,
+                best_epoch: s.best_epoch,
+                best_monitored: s.best,
+                stopped_early: s.stopped_early,
+            })
+            .collect(),
+        test: test.map(|m| HeldOutMetrics {
+            n: m.n,
+            mae: m.mae,
+            mse: m.mse,
+            r2: m.r2,
+        }),
+    }
 }
 
 /// The bundle `bytes` with `calibration` stored in its metadata (tensors unchanged).

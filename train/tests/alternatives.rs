@@ -73,6 +73,7 @@ fn info() -> ExportInfo {
     ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "test".into(),
         licence: Licence {
             spdx: "MIT".into(),

@@ -36,6 +36,7 @@ fn experiment_bundles_are_calibrated_on_the_validation_split() {
     let info = ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "test".into(),
         licence: Licence {
             spdx: "MIT".into(),

@@ -289,6 +289,7 @@ fn exported_bundles_load_and_predict_the_same() {
     let info = ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "chorder-train test".into(),
         licence: Licence {
             spdx: "MIT OR Apache-2.0".into(),
@@ -375,6 +376,7 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
     let info = ExportInfo {
         source: "synthetic".into(),
         source_sha256: String::new(),
+        embedding_model: "test-embedding".into(),
         converted_by: "test".into(),
         licence: Licence {
             spdx: "MIT".into(),
@@ -453,6 +455,36 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
     }
     assert_eq!(r.sizes, [100, 20, 30]);
     assert_eq!(r.eval.models.len(), 3);
+    // The bundles record how they were trained and how they did on the test split.
+    for (file, stages, model) in [
+        ("chorder_popularity.safetensors", &r.study_stages, 0),
+        ("hitmusicnet.safetensors", &r.hitmusicnet_stages, 1),
+    ] {
+        let b = chorder_models::bundle::ModelBundle::load_file(out.path().join(file)).unwrap();
+        let t = b.meta().training.clone().expect("training record");
+        assert_eq!(t.embedding_model, "test-embedding");
+        assert_eq!(t.split_sizes, [100, 20, 30]);
+        let names: Vec<&str> = t.stages.iter().map(|s| s.name.as_str()).collect();
+        let want: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, want, "{file}");
+        assert!(t
+            .stages
+            .iter()
+            .zip(stages)
+            .all(|(a, b)| a.epochs == b.epochs_done));
+        let m = r.eval.models[model].metrics;
+        let held = t.test.expect("test metrics");
+        // (JSON may round the last bit.)
+        assert_eq!(held.n, m.n, "{file}");
+        assert!((held.mae - m.mae).abs() < 1e-12 && (held.r2 - m.r2).abs() < 1e-12);
+    }
+    let b = chorder_models::bundle::ModelBundle::load_file(
+        out.path().join("chorder_popularity.safetensors"),
+    )
+    .unwrap();
+    let run: chorder_train::config::RunConfig =
+        serde_json::from_value(b.meta().training.clone().unwrap().run_config).unwrap();
+    assert_eq!(run, cfg.study);
     assert_eq!(
         r.hitmusicnet_stages
             .iter()

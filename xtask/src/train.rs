@@ -266,6 +266,7 @@ fn run_with(args: Args, source_override: Option<String>) -> anyhow::Result<()> {
     let info = ExportInfo {
         source,
         source_sha256: String::new(),
+        embedding_model: embedder.id().to_string(),
         converted_by: format!(
             "cargo xtask train (chorder-train {}), embeddings from {}",
             env!("CARGO_PKG_VERSION"),
