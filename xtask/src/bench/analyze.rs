@@ -15,9 +15,10 @@
 //! `cargo xtask analyze <folder>`: decode, resample, musicnn, tags, the 207 features, the
 //! popularity head) `--reps` times in one process and prints the seconds of each run. One
 //! core: the worker runs under `taskset -c 0` with `--jobs 1` and `RAYON_NUM_THREADS=1`.
-//! All cores: the defaults users get (`--jobs` = all cores, no thread variables). The
-//! Python side is pinned the same way (one process, one torch thread) or runs one process
-//! per core. Each side reports its best run.
+//! All cores: the defaults users get (`--jobs` = all cores, no thread variables); with
+//! `--cores N`, the same pinned to cores 0..N (e.g. the 2-core target on a bigger machine).
+//! The Python side is pinned the same way (one process, one torch thread) or runs one
+//! process per core. Each side reports its best run and the CPU seconds it spent per song.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +55,9 @@ pub struct AnalyzeArgs {
     /// Skip the Python pipeline.
     #[arg(long)]
     no_python: bool,
+    /// The "all cores" runs use only cores 0..N (pinned with taskset; default: every core).
+    #[arg(long, value_name = "N")]
+    cores: Option<usize>,
     /// Internal: run `analyze` on this folder `--reps` times and print the timings as JSON.
     #[arg(long, hide = true)]
     worker: Option<PathBuf>,
@@ -79,7 +83,8 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.worker {
         return worker(dir, a.jobs, a.reps);
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = a.cores.unwrap_or(available).clamp(1, available);
     let python = if a.no_python {
         None
     } else {
@@ -112,10 +117,11 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
         eprintln!("taskset not found: the one-core runs use one worker and one thread, unpinned");
     }
     let reps = a.reps.max(1).to_string();
-    let pinned = |program: &Path| {
-        let mut cmd = if taskset {
+    // `program` on cores 0..n (n < every core, with taskset), else unpinned.
+    let on_cores = |program: &Path, n: usize| {
+        let mut cmd = if taskset && n < available {
             let mut c = Command::new("taskset");
-            c.args(["-c", "0"]).arg(program);
+            c.args(["-c", &format!("0-{}", n - 1)]).arg(program);
             c
         } else {
             Command::new(program)
@@ -132,13 +138,7 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     println!("load average before: {}", load_average());
 
     let rust = |one_core: bool| -> anyhow::Result<Timing> {
-        let mut cmd = if one_core {
-            pinned(&exe)
-        } else {
-            let mut c = Command::new(&exe);
-            c.current_dir(workspace_root());
-            c
-        };
+        let mut cmd = on_cores(&exe, if one_core { 1 } else { cores });
         cmd.args(["bench", "analyze", "--reps", &reps])
             .arg("--worker")
             .arg(&clips);
@@ -152,14 +152,8 @@ pub fn run(a: AnalyzeArgs) -> anyhow::Result<()> {
     };
     let py = |one_core: bool| -> anyhow::Result<Option<Timing>> {
         let Some(p) = &python else { return Ok(None) };
-        let mut cmd = if one_core {
-            pinned(p)
-        } else {
-            let mut c = Command::new(p);
-            c.current_dir(workspace_root());
-            c
-        };
         let procs = if one_core { 1 } else { cores };
+        let mut cmd = on_cores(p, procs);
         cmd.arg("scripts/bench_python_analyze.py")
             .arg(&clips)
             .args(["--procs", &procs.to_string(), "--reps", &reps]);
