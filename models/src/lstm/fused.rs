@@ -498,20 +498,25 @@ impl LstmSeq {
         // The group's inputs, gathered (time-major) so that each step's rows are contiguous
         // for the product, and kept for the weight gradient.
         let x_steps = if repeat { 1 } else { t_n };
-        let mut inputs = take(x_steps * n * d, true);
+        let mut inputs = take(x_steps * n * d, false);
         for t in 0..x_steps {
             let m = if repeat { n } else { active[t] };
             for (r, &b) in rows[..m].iter().enumerate() {
                 let src = &x[(b * x_steps + t) * d..(b * x_steps + t + 1) * d];
                 inputs[(t * n + r) * d..(t * n + r + 1) * d].copy_from_slice(src);
             }
+            inputs[(t * n + m) * d..(t + 1) * n * d].fill(0.0);
         }
-        // Only the rows running at a step are written and read, except `hidden`, which the
-        // backward's dW product reads whole (times zero gradients): it must be finite.
+        // Only the rows running at a step are written and read, except `hidden` and
+        // `inputs`, which the backward's dW products read whole (times zero gradients): their
+        // other rows are zeroed.
         let mut acts = take(t_n * n * 4 * h, false);
         let mut cells = take(t_n * n * h, false);
         let mut tanh_c = take(t_n * n * h, false);
-        let mut hidden = take(t_n * n * h, true);
+        let mut hidden = take(t_n * n * h, false);
+        for (t, &m) in active.iter().enumerate() {
+            hidden[(t * n + m) * h..(t + 1) * n * h].fill(0.0);
+        }
         let zeros = take(n * h, true);
         // `x W_ihᵀ + bias` of the group's rows, once when the input repeats.
         let fill = |a: &mut [f32], xs: &[f32], m: usize| {
@@ -609,7 +614,11 @@ impl LstmSeq {
         let Dims { d, h, repeat } = dims;
         let t_n = self.n_steps;
         let (n, wd) = (g.rows.len(), d + h);
-        let mut da = take(t_n * n * 4 * h, true);
+        // Running rows are written at every step; the others must read as zero.
+        let mut da = take(t_n * n * 4 * h, false);
+        for (t, &m) in g.active.iter().enumerate() {
+            da[(t * n + m) * 4 * h..(t + 1) * n * 4 * h].fill(0.0);
+        }
         let mut dh = take(n * h, true);
         let mut dc = take(n * h, true);
         let zeros = take(n * h, true);
@@ -746,7 +755,7 @@ impl LstmSeq {
 }
 
 /// Mutable access to `[B, steps, D]` rows from several threads, each touching only its
-/// own batch rows.
+/// own batch rows (or row ranges).
 struct RowsMut {
     ptr: *mut f32,
     steps: usize,
@@ -754,12 +763,24 @@ struct RowsMut {
     len: usize,
 }
 
-// SAFETY: row groups are disjoint sets of batch rows, so no two threads write the same
+// SAFETY: row groups (and row ranges) are disjoint, so no two threads write the same
 // element; the buffer outlives the scoped threads.
 unsafe impl Send for RowsMut {}
 unsafe impl Sync for RowsMut {}
 
 impl RowsMut {
+    /// Rows `start..end` (of a one-step view) as one slice.
+    fn span(&mut self, start: usize, end: usize) -> &mut [f32] {
+        assert!(start <= end && end * self.width <= self.len);
+        // SAFETY: in bounds (asserted); callers' ranges are disjoint (see the `Send` impl).
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.ptr.add(start * self.width),
+                (end - start) * self.width,
+            )
+        }
+    }
+
     #[allow(clippy::mut_from_ref)]
     fn row(&mut self, b: usize, t: usize) -> &mut [f32] {
         let start = (b * self.steps + t) * self.width;
@@ -1105,6 +1126,8 @@ struct LinearMaskedMse {
     target: Tensor,
     /// Residuals `y Wᵀ + b − x` at valid rows, zero elsewhere, `[B·T, D]`.
     resid: Mutex<Vec<f32>>,
+    /// Threads sharing the batch (`None`: see [`Self::parts`]).
+    parts: Option<usize>,
 }
 
 impl LinearMaskedMse {
@@ -1112,12 +1135,40 @@ impl LinearMaskedMse {
         (self.lengths.iter().sum::<usize>() * d).max(1) as f64
     }
 
-    /// `gemm` parallelism for the whole-batch products (candle's thread count).
-    fn par() -> gemm::Parallelism {
-        match candle_core::utils::get_num_threads() {
-            0 | 1 => gemm::Parallelism::None,
-            n => gemm::Parallelism::Rayon(n),
+    /// The batch split into contiguous runs of whole sequences, one per thread (candle's
+    /// thread count, each with at least [`MIN_ROWS_PER_THREAD`] sequences): row ranges.
+    fn parts(&self) -> Vec<std::ops::Range<usize>> {
+        let b_n = self.lengths.len();
+        let g = self
+            .parts
+            .unwrap_or_else(|| {
+                let threads = candle_core::utils::get_num_threads().max(1);
+                (b_n / MIN_ROWS_PER_THREAD).clamp(1, threads)
+            })
+            .clamp(1, b_n.max(1));
+        (0..g)
+            .map(|i| (i * b_n / g) * self.n_steps..((i + 1) * b_n / g) * self.n_steps)
+            .collect()
+    }
+
+    /// Runs `f(rows, part index)` for every part, on scoped threads when there are several;
+    /// results in part order.
+    fn run<R: Send>(
+        parts: &[std::ops::Range<usize>],
+        f: impl Fn(std::ops::Range<usize>, usize) -> R + Sync,
+    ) -> Vec<R> {
+        if parts.len() == 1 {
+            return vec![f(parts[0].clone(), 0)];
         }
+        let f = &f;
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, r)| s.spawn(move || f(r.clone(), i)))
+                .collect();
+            handles.into_iter().map(|j| j.join().unwrap()).collect()
+        })
     }
 }
 
@@ -1161,37 +1212,53 @@ impl CustomOp3 for LinearMaskedMse {
             as_f32(s2, l2, "w")?,
             as_f32(s3, l3, "b")?,
         );
+        let t_n = self.n_steps;
         let mut out = take(n * d, false);
-        for row in out.chunks_exact_mut(d) {
-            row.copy_from_slice(b);
-        }
-        sgemm_into(
-            (n, k, d),
-            &mut out,
-            (d, 1),
-            true,
-            y,
-            (k, 1),
-            w,
-            (1, k),
-            Self::par(),
-        );
-        let total = with_f32(&self.target, |x| {
-            let mut total = 0f64;
-            for (bi, &len) in self.lengths.iter().enumerate() {
-                let valid = bi * self.n_steps * d..(bi * self.n_steps + len) * d;
-                let mut row_sum = 0f32;
-                for (o, x) in out[valid.clone()].iter_mut().zip(&x[valid]) {
-                    *o -= x;
-                    row_sum += *o * *o;
+        let parts = self.parts();
+        let sums = with_f32(&self.target, |x| {
+            let rows = RowsMut {
+                ptr: out.as_mut_ptr(),
+                steps: 1,
+                width: d,
+                len: out.len(),
+            };
+            let rows = &rows;
+            Self::run(&parts, |range, _| {
+                let mut rows = RowsMut { ..*rows };
+                // Parts are disjoint row ranges.
+                let o = rows.span(range.start, range.end);
+                for row in o.chunks_exact_mut(d) {
+                    row.copy_from_slice(b);
                 }
-                total += row_sum as f64;
-                let pad = (bi * self.n_steps + len) * d..(bi + 1) * self.n_steps * d;
-                out[pad].fill(0.0);
-            }
-            total
+                sgemm_into(
+                    (range.len(), k, d),
+                    o,
+                    (d, 1),
+                    true,
+                    &y[range.start * k..range.end * k],
+                    (k, 1),
+                    w,
+                    (1, k),
+                    SERIAL,
+                );
+                // Residuals at valid rows (zero elsewhere) and their squared sum.
+                let mut total = 0f64;
+                for (i, seq) in o.chunks_exact_mut(t_n * d).enumerate() {
+                    let len = self.lengths[range.start / t_n + i];
+                    let (valid, pad) = seq.split_at_mut(len * d);
+                    let start = (range.start + i * t_n) * d;
+                    let mut sum = 0f32;
+                    for (o, x) in valid.iter_mut().zip(&x[start..start + len * d]) {
+                        *o -= x;
+                        sum += *o * *o;
+                    }
+                    total += sum as f64;
+                    pad.fill(0.0);
+                }
+                total
+            })
         })?;
-        let v = (total / self.count(d)) as f32;
+        let v = (sums.iter().sum::<f64>() / self.count(d)) as f32;
         let old = std::mem::replace(&mut *self.resid.lock().unwrap(), out);
         give(old);
         Ok((CpuStorage::F32(vec![v]), Shape::from(())))
@@ -1213,58 +1280,81 @@ impl CustomOp3 for LinearMaskedMse {
         if resid.len() != n * d {
             candle_core::bail!("linear masked mse: backward without a forward");
         }
-        // d out = scale · residual (zero at padded rows).
-        let mut dout = take(n * d, false);
-        for (o, r) in dout.iter_mut().zip(resid.iter()) {
-            *o = scale * r;
-        }
-        drop(resid);
-        let mut db = vec![0f32; d];
-        for row in dout.chunks_exact(d) {
-            for (acc, v) in db.iter_mut().zip(row) {
-                *acc += v;
-            }
-        }
-        let mut dw = vec![0f32; d * k];
-        let dy = with_f32(y, |yv| {
-            // dW = d outᵀ y
-            sgemm_into(
-                (d, n, k),
-                &mut dw,
-                (k, 1),
-                false,
-                &dout,
-                (1, d),
-                yv,
-                (k, 1),
-                Self::par(),
-            );
-        })
-        .and_then(|()| {
-            if !y.track_op() {
-                return Ok(None);
-            }
-            // dy = d out W
-            let mut dy = vec![0f32; n * k];
+        let want_dy = y.track_op();
+        let mut dy = if want_dy { vec![0f32; n * k] } else { vec![] };
+        let dy_rows = RowsMut {
+            ptr: dy.as_mut_ptr(),
+            steps: 1,
+            width: k,
+            len: dy.len(),
+        };
+        let parts = self.parts();
+        let partials = with_f32(y, |yv| {
             with_f32(w, |wv| {
-                sgemm_into(
-                    (n, d, k),
-                    &mut dy,
-                    (k, 1),
-                    false,
-                    &dout,
-                    (d, 1),
-                    wv,
-                    (k, 1),
-                    Self::par(),
-                )
-            })?;
-            Ok(Some(Tensor::from_vec(dy, (n, k), y.device())?))
-        })?;
-        give(dout);
+                let dy_rows = &dy_rows;
+                Self::run(&parts, |range, _| {
+                    let rn = range.len();
+                    // d out = scale · residual (zero at padded rows).
+                    let mut dout = take(rn * d, false);
+                    for (o, r) in dout.iter_mut().zip(&resid[range.start * d..range.end * d]) {
+                        *o = scale * r;
+                    }
+                    let mut db = vec![0f32; d];
+                    for row in dout.chunks_exact(d) {
+                        for (acc, v) in db.iter_mut().zip(row) {
+                            *acc += v;
+                        }
+                    }
+                    // dW = d outᵀ y
+                    let mut dw = vec![0f32; d * k];
+                    sgemm_into(
+                        (d, rn, k),
+                        &mut dw,
+                        (k, 1),
+                        false,
+                        &dout,
+                        (1, d),
+                        &yv[range.start * k..range.end * k],
+                        (k, 1),
+                        SERIAL,
+                    );
+                    if want_dy {
+                        // dy = d out W, into this part's rows.
+                        let mut rows = RowsMut { ..*dy_rows };
+                        sgemm_into(
+                            (rn, d, k),
+                            rows.span(range.start, range.end),
+                            (k, 1),
+                            false,
+                            &dout,
+                            (d, 1),
+                            wv,
+                            (k, 1),
+                            SERIAL,
+                        );
+                    }
+                    give(dout);
+                    (dw, db)
+                })
+            })
+        })??;
+        drop(resid);
+        // Partial sums in part order: deterministic.
+        let mut dw = vec![0f32; d * k];
+        let mut db = vec![0f32; d];
+        for (pw, pb) in &partials {
+            for (acc, s) in dw.iter_mut().zip(pw) {
+                *acc += s;
+            }
+            for (acc, s) in db.iter_mut().zip(pb) {
+                *acc += s;
+            }
+        }
         let dev = y.device();
         Ok((
-            dy,
+            want_dy
+                .then(|| Tensor::from_vec(dy, (n, k), dev))
+                .transpose()?,
             Some(Tensor::from_vec(dw, (d, k), dev)?),
             Some(Tensor::from_vec(db, d, dev)?),
         ))
@@ -1294,6 +1384,7 @@ pub(crate) fn linear_masked_mse_rows(
                 n_steps,
                 target: target.contiguous()?,
                 resid: Mutex::new(Vec::new()),
+                parts: None,
             };
             y.contiguous()?
                 .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
@@ -1366,6 +1457,82 @@ mod tests {
         assert!(sigmoid_f32(-1e4) < 1e-30);
         assert_eq!(tanh_f32(1e4), 1.0);
         assert_eq!(tanh_f32(-1e4), -1.0);
+    }
+
+    /// The fused output layer + masked loss (one and three threads) against plain tensor
+    /// ops: loss and the gradients of `y`, `W` and `b`, with padded rows.
+    #[test]
+    fn linear_masked_mse_matches_tensor_ops() {
+        let dev = candle_core::Device::Cpu;
+        let (lengths, t_n, k, d) = ([4usize, 1, 3, 4, 2], 4, 6, 5);
+        let n = lengths.len() * t_n;
+        let var = |shape: (usize, usize)| {
+            candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, shape, &dev).unwrap()).unwrap()
+        };
+        let (y, w) = (var((n, k)), var((d, k)));
+        let b = candle_core::Var::from_tensor(&Tensor::randn(0f32, 1.0, d, &dev).unwrap()).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (n, d), &dev).unwrap();
+        let mask = crate::lstm::step_masks(&lengths, t_n, candle_core::DType::F32, &dev)
+            .unwrap()
+            .reshape((n, 1))
+            .unwrap();
+        let count = (lengths.iter().sum::<usize>() * d) as f64;
+        let reference = y
+            .as_tensor()
+            .matmul(&w.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap()
+            .sub(&x)
+            .unwrap()
+            .broadcast_mul(&mask)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .affine(1.0 / count, 0.0)
+            .unwrap();
+        let rg = reference.backward().unwrap();
+        for parts in [1, 3] {
+            let op = LinearMaskedMse {
+                lengths: lengths.to_vec(),
+                n_steps: t_n,
+                target: x.clone(),
+                resid: Mutex::new(Vec::new()),
+                parts: Some(parts),
+            };
+            let loss = y
+                .as_tensor()
+                .apply_op3(w.as_tensor(), b.as_tensor(), op)
+                .unwrap();
+            let (a, c): (f32, f32) = (loss.to_scalar().unwrap(), reference.to_scalar().unwrap());
+            assert!(
+                (a - c).abs() < 1e-5 * c.abs().max(1.0),
+                "loss {a} vs {c}, {parts} parts"
+            );
+            let g = loss.backward().unwrap();
+            for (name, v) in [("y", &y), ("w", &w)] {
+                let diff = (g.get(v.as_tensor()).unwrap() - rg.get(v.as_tensor()).unwrap())
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(diff < 1e-5, "d/d{name} differs by {diff}, {parts} parts");
+            }
+            let (gb, rb): (Vec<f32>, Vec<f32>) = (
+                g.get(b.as_tensor()).unwrap().to_vec1().unwrap(),
+                rg.get(b.as_tensor()).unwrap().to_vec1().unwrap(),
+            );
+            for (p, q) in gb.iter().zip(&rb) {
+                assert!((p - q).abs() < 1e-5, "d/db {gb:?} vs {rb:?}, {parts} parts");
+            }
+        }
     }
 
     #[test]
