@@ -27,5 +27,8 @@ pub mod mlp;
 pub mod musicnn;
 pub mod regressor;
 pub mod seq_autoencoder;
+mod seq_features;
 pub mod single_autoencoder;
+#[cfg(test)]
+mod test_util;
 pub mod vggish;

@@ -16,9 +16,8 @@
 //! Weight names: `emb_norm.{shift,scale}`, `feat_norm.{shift,scale}` (buffers set from the
 //! training data), `lstm.{i}.*`, `head.{i}.*`.
 
-use crate::feature_autoencoder::Normalizer;
-use crate::lstm::LstmStack;
 use crate::regressor::{Regressor, RegressorConfig};
+use crate::seq_features::SeqFeatureFront;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 use rand::RngCore;
@@ -69,9 +68,7 @@ impl LstmRegressorConfig {
 /// The LSTM regressor (see the module doc).
 #[derive(Debug, Clone)]
 pub struct LstmRegressor {
-    emb_norm: Normalizer,
-    feat_norm: Normalizer,
-    lstm: LstmStack,
+    front: SeqFeatureFront,
     /// The feed-forward regressor on `[h | z]`.
     pub head: Regressor,
     cfg: LstmRegressorConfig,
@@ -92,12 +89,8 @@ impl LstmRegressor {
                 cfg.feat_dim
             );
         }
-        let mut dims = vec![cfg.emb_dim];
-        dims.extend(&cfg.lstm_dims);
         Ok(Self {
-            emb_norm: Normalizer::load(cfg.emb_dim, vb.pp("emb_norm"))?,
-            feat_norm: Normalizer::load(cfg.feat_dim, vb.pp("feat_norm"))?,
-            lstm: LstmStack::load(&dims, vb.pp("lstm"))?,
+            front: SeqFeatureFront::load(cfg.emb_dim, cfg.feat_dim, &cfg.lstm_dims, &vb, "lstm")?,
             head: Regressor::load(&cfg.head, vb.pp("head"))?,
             cfg,
         })
@@ -112,15 +105,7 @@ impl LstmRegressor {
     /// `emb: [B, T, D]` (`lengths[b] ∈ 1..=T` valid steps) and raw features `[B, F]`.
     /// Padded steps change nothing.
     pub fn summary(&self, emb: &Tensor, lengths: &[usize], features: &Tensor) -> Result<Tensor> {
-        let (n_batch, n_steps, n_in) = emb.dims3()?;
-        // The normalisers are data statistics, never trained: constants in the graph.
-        let x = crate::lstm::normalize_cols(emb, &self.emb_norm.shift, &self.emb_norm.scale)?
-            .reshape((n_batch * n_steps, n_in))?;
-        // The masked LSTM keeps each sequence's state after its last valid step.
-        let last = self.lstm.forward_rows_last(&x, lengths, n_steps)?;
-        let z =
-            crate::lstm::normalize_cols(features, &self.feat_norm.shift, &self.feat_norm.scale)?;
-        Tensor::cat(&[&last.h, &z], 1)
+        Ok(self.front.forward(emb, lengths, features)?.joined)
     }
 
     /// Popularity `[B]` in (0, 1) (inference, no dropout).
@@ -145,7 +130,10 @@ impl LstmRegressor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{init_varmap, InitConfig, DTYPE};
+    use crate::init::DTYPE;
+    use crate::test_util::{
+        assert_grads_match, assert_losses_match, copy_vars_f64, flat, init_seeded, max_abs_diff,
+    };
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -159,14 +147,7 @@ mod tests {
         let vm = VarMap::new();
         let m =
             LstmRegressor::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
-        init_varmap(
-            &vm,
-            &InitConfig {
-                seed: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        init_seeded(&vm, 2);
         (vm, m)
     }
 
@@ -202,38 +183,12 @@ mod tests {
         let f = Tensor::randn(0f32, 1.0, (1, 4), &dev).unwrap();
         let pad = Tensor::randn(0f32, 5.0, (1, 3, 6), &dev).unwrap();
         let xp = Tensor::cat(&[&x, &pad], 1).unwrap();
-        let a: Vec<f32> = m
-            .summary(&x, &[4], &f)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let b: Vec<f32> = m
-            .summary(&xp, &[4], &f)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let c: Vec<f32> = m
-            .summary(&xp, &[7], &f)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let d = a
-            .iter()
-            .zip(&b)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max);
+        let a = flat(m.summary(&x, &[4], &f).unwrap());
+        let b = flat(m.summary(&xp, &[4], &f).unwrap());
+        let c = flat(m.summary(&xp, &[7], &f).unwrap());
+        let d = max_abs_diff(&a, &b);
         assert!(d < 1e-6, "padding moved the summary by {d}");
-        let d_all = a
-            .iter()
-            .zip(&c)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max);
+        let d_all = max_abs_diff(&a, &c);
         assert!(d_all > 1e-3, "the padded steps must matter when counted");
         // In a batch with a longer sequence the short one is still unaffected.
         let other = Tensor::randn(0f32, 1.0, (1, 7, 6), &dev).unwrap();
@@ -257,11 +212,7 @@ mod tests {
             VarBuilder::from_varmap(&vm64, DType::F64, &dev),
         )
         .unwrap();
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            vm64.data().lock().unwrap()[name]
-                .set(&v.as_tensor().to_dtype(DType::F64).unwrap())
-                .unwrap();
-        }
+        copy_vars_f64(&vm32, &vm64);
         let emb = Tensor::randn(0f32, 1.0, (4, 5, 6), &dev).unwrap();
         let f = Tensor::randn(0f32, 1.0, (4, 4), &dev).unwrap();
         let y = Tensor::new(&[0.1f32, 0.9, 0.4, 0.7], &dev).unwrap();
@@ -282,43 +233,9 @@ mod tests {
                 .unwrap()
         };
         let (l32, l64) = (loss(&m32, DType::F32), loss(&m64, DType::F64));
-        let (a, b) = (
-            l32.to_scalar::<f32>().unwrap() as f64,
-            l64.to_scalar::<f64>().unwrap(),
-        );
-        assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "loss {a} vs {b}");
+        assert_losses_match(&l32, &l64);
         let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
-        let max_abs = |t: &Tensor| -> f64 {
-            t.abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        let mut checked = 0;
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            if !crate::init::is_trainable(name) {
-                continue;
-            }
-            let w64 = &vm64.data().lock().unwrap()[name];
-            let ga = g32
-                .get(v.as_tensor())
-                .expect(name)
-                .to_dtype(DType::F64)
-                .unwrap();
-            let gb = g64.get(w64.as_tensor()).expect(name).clone();
-            let scale = max_abs(&gb);
-            assert!(scale > 0.0, "{name}: no gradient");
-            let d = max_abs(&(ga - &gb).unwrap());
-            assert!(
-                d <= 1e-4 * scale.max(1e-3),
-                "{name}: gradient differs by {d} (scale {scale})"
-            );
-            checked += 1;
-        }
+        let checked = assert_grads_match((&vm32, &g32), (&vm64, &g64), |_| true, true);
         // 2 LSTM layers (4 tensors each) and 3 linear layers (2 each).
         assert_eq!(checked, 14);
     }

@@ -272,7 +272,8 @@ pub fn masked_mean(x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{init_varmap, InitConfig, DTYPE};
+    use crate::init::DTYPE;
+    use crate::test_util::{assert_grads_match, assert_losses_match, copy_vars_f64, init_seeded};
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -280,14 +281,7 @@ mod tests {
         let vm = VarMap::new();
         let m =
             SeqAutoencoder::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
-        init_varmap(
-            &vm,
-            &InitConfig {
-                seed: 3,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        init_seeded(&vm, 3);
         (vm, m)
     }
 
@@ -441,60 +435,16 @@ mod tests {
             VarBuilder::from_varmap(&vm64, candle_core::DType::F64, &dev),
         )
         .unwrap();
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            vm64.data().lock().unwrap()[name]
-                .set(&v.as_tensor().to_dtype(candle_core::DType::F64).unwrap())
-                .unwrap();
-        }
+        copy_vars_f64(&vm32, &vm64);
         let x = Tensor::randn(0f32, 1.0, (4, 6, 8), &dev).unwrap();
         let lengths = [6, 2, 5, 1];
         let l32 = m32.reconstruction_loss(&x, &lengths).unwrap();
         let l64 = m64
             .reconstruction_loss(&x.to_dtype(candle_core::DType::F64).unwrap(), &lengths)
             .unwrap();
-        let (a, b) = (
-            l32.to_scalar::<f32>().unwrap() as f64,
-            l64.to_scalar::<f64>().unwrap(),
-        );
-        assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "loss {a} vs {b}");
+        assert_losses_match(&l32, &l64);
         let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
-        let mut checked = 0;
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            if !crate::init::is_trainable(name) {
-                continue;
-            }
-            let w64 = &vm64.data().lock().unwrap()[name];
-            let ga = g32
-                .get(v.as_tensor())
-                .expect(name)
-                .to_dtype(candle_core::DType::F64)
-                .unwrap();
-            let gb = g64.get(w64.as_tensor()).expect(name).clone();
-            let scale: f64 = gb
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap();
-            let d: f64 = (ga - &gb)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap();
-            assert!(
-                d <= 1e-4 * scale.max(1e-3),
-                "{name}: gradient differs by {d} (scale {scale})"
-            );
-            checked += 1;
-        }
+        let checked = assert_grads_match((&vm32, &g32), (&vm64, &g64), |_| true, false);
         assert!(checked >= 16, "only {checked} variables checked");
     }
 }

@@ -20,10 +20,10 @@
 //! Weight names: `ae.emb_norm.*`, `ae.feat_norm.*` (buffers), `ae.enc.lstm.{i}.*`,
 //! `ae.enc.fc.{i}.*`, `ae.dec.fc.{i}.*`, `ae.dec.lstm.{i}.*`, `ae.dec.out.*`, `head.{i}.*`.
 
-use crate::feature_autoencoder::Normalizer;
 use crate::lstm::LstmStack;
 use crate::mlp::{Activation, Mlp, MlpConfig};
 use crate::regressor::{Regressor, RegressorConfig};
+use crate::seq_features::{SeqFeatureFront, SeqFeatureInput};
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use rand::RngCore;
@@ -71,19 +71,13 @@ impl SingleAutoencoderConfig {
 /// The autoencoder over both inputs (see the module doc).
 #[derive(Debug, Clone)]
 pub struct SingleAutoencoder {
-    emb_norm: Normalizer,
-    feat_norm: Normalizer,
-    enc_lstm: LstmStack,
+    /// Normalisers and encoder LSTM: `[h | z]`.
+    front: SeqFeatureFront,
     enc_fc: Mlp,
     dec_fc: Mlp,
     dec_lstm: LstmStack,
     dec_out: Linear,
     cfg: SingleAutoencoderConfig,
-}
-
-/// `x ↦ (x − shift) · scale` with the buffers as constants (set from data, never trained).
-fn normalize(norm: &Normalizer, x: &Tensor) -> Result<Tensor> {
-    crate::lstm::normalize_cols(x, &norm.shift, &norm.scale)
 }
 
 impl SingleAutoencoder {
@@ -93,8 +87,6 @@ impl SingleAutoencoder {
             candle_core::bail!("single autoencoder needs at least one LSTM layer");
         }
         let h_last = cfg.lstm_out();
-        let mut enc_lstm_dims = vec![cfg.emb_dim];
-        enc_lstm_dims.extend(&cfg.lstm_dims);
         let mut enc_fc_dims = vec![h_last + cfg.feat_dim];
         enc_fc_dims.extend(&cfg.linear_dims);
         enc_fc_dims.push(cfg.code_dim);
@@ -116,9 +108,13 @@ impl SingleAutoencoder {
         dec_lstm_dims.extend(cfg.lstm_dims.iter().rev());
         let h_first = cfg.lstm_dims[0];
         Ok(Self {
-            emb_norm: Normalizer::load(cfg.emb_dim, vb.pp("emb_norm"))?,
-            feat_norm: Normalizer::load(cfg.feat_dim, vb.pp("feat_norm"))?,
-            enc_lstm: LstmStack::load(&enc_lstm_dims, vb.pp("enc.lstm"))?,
+            front: SeqFeatureFront::load(
+                cfg.emb_dim,
+                cfg.feat_dim,
+                &cfg.lstm_dims,
+                &vb,
+                "enc.lstm",
+            )?,
             enc_fc: mlp(enc_fc_dims, vb.pp("enc.fc"))?,
             dec_fc: mlp(dec_fc_dims, vb.pp("dec.fc"))?,
             dec_lstm: LstmStack::load(&dec_lstm_dims, vb.pp("dec.lstm"))?,
@@ -132,30 +128,11 @@ impl SingleAutoencoder {
         &self.cfg
     }
 
-    /// `[h | z]` `[B, Hk + F]` from normalised embedding rows `[B·T, D]` and normalised
-    /// features `[B, F]`.
-    fn encoder_input(
-        &self,
-        emb_rows: &Tensor,
-        lengths: &[usize],
-        n_steps: usize,
-        z: &Tensor,
-    ) -> Result<Tensor> {
-        // The masked LSTM keeps each sequence's state after its last valid step.
-        let last = self
-            .enc_lstm
-            .forward_rows_last(emb_rows, lengths, n_steps)?;
-        Tensor::cat(&[&last.h, z], 1)
-    }
-
     /// Codes `[B, C]` of a padded batch of raw embeddings `emb: [B, T, D]`
     /// (`lengths[b] ∈ 1..=T`) and raw features `[B, F]`. Padded steps change nothing.
     pub fn encode(&self, emb: &Tensor, lengths: &[usize], features: &Tensor) -> Result<Tensor> {
-        let (n_batch, n_steps, n_in) = emb.dims3()?;
-        let rows = normalize(&self.emb_norm, emb)?.reshape((n_batch * n_steps, n_in))?;
-        let z = normalize(&self.feat_norm, features)?;
         self.enc_fc
-            .forward(&self.encoder_input(&rows, lengths, n_steps, &z)?)
+            .forward(&self.front.forward(emb, lengths, features)?.joined)
     }
 
     /// Reconstruction loss (scalar): masked MSE of the normalised embeddings over valid
@@ -166,12 +143,9 @@ impl SingleAutoencoder {
         lengths: &[usize],
         features: &Tensor,
     ) -> Result<Tensor> {
-        let (n_batch, n_steps, n_in) = emb.dims3()?;
-        let rows = normalize(&self.emb_norm, emb)?.reshape((n_batch * n_steps, n_in))?;
-        let z = normalize(&self.feat_norm, features)?;
-        let code = self
-            .enc_fc
-            .forward(&self.encoder_input(&rows, lengths, n_steps, &z)?)?;
+        let n_steps = emb.dim(1)?;
+        let SeqFeatureInput { rows, z, joined } = self.front.forward(emb, lengths, features)?;
+        let code = self.enc_fc.forward(&joined)?;
         let out = self.dec_fc.forward(&code)?; // [B, Hk + F]
         let h_last = self.cfg.lstm_out();
         let h_hat = out.narrow(1, 0, h_last)?;
@@ -264,7 +238,10 @@ impl SingleAeModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::init::{init_varmap, InitConfig, DTYPE};
+    use crate::init::DTYPE;
+    use crate::test_util::{
+        assert_grads_match, assert_losses_match, copy_vars_f64, flat, init_seeded, max_abs_diff,
+    };
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -282,14 +259,7 @@ mod tests {
         let vm = VarMap::new();
         let m =
             SingleAeModel::load(cfg, VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu)).unwrap();
-        init_varmap(
-            &vm,
-            &InitConfig {
-                seed: 4,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        init_seeded(&vm, 4);
         (vm, m)
     }
 
@@ -342,25 +312,9 @@ mod tests {
         let f = Tensor::randn(0f32, 1.0, (1, 5), &dev).unwrap();
         let pad = Tensor::randn(0f32, 5.0, (1, 3, 6), &dev).unwrap();
         let xp = Tensor::cat(&[&x, &pad], 1).unwrap();
-        let code: Vec<f32> =
-            m.ae.encode(&x, &[4], &f)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-        let code_p: Vec<f32> =
-            m.ae.encode(&xp, &[4], &f)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-        let d = code
-            .iter()
-            .zip(&code_p)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let code = flat(m.ae.encode(&x, &[4], &f).unwrap());
+        let code_p = flat(m.ae.encode(&xp, &[4], &f).unwrap());
+        let d = max_abs_diff(&code, &code_p);
         assert!(d < 1e-6, "code moved by {d}");
         let l = scalar(m.ae.reconstruction_loss(&x, &[4], &f).unwrap());
         let lp = scalar(m.ae.reconstruction_loss(&xp, &[4], &f).unwrap());
@@ -386,11 +340,7 @@ mod tests {
             VarBuilder::from_varmap(&vm64, DType::F64, &dev),
         )
         .unwrap();
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            vm64.data().lock().unwrap()[name]
-                .set(&v.as_tensor().to_dtype(DType::F64).unwrap())
-                .unwrap();
-        }
+        copy_vars_f64(&vm32, &vm64);
         let emb = Tensor::randn(0f32, 1.0, (4, 6, 6), &dev).unwrap();
         let f = Tensor::randn(0f32, 1.0, (4, 5), &dev).unwrap();
         let lengths = [6, 2, 5, 1];
@@ -403,42 +353,14 @@ mod tests {
                 &f.to_dtype(DType::F64).unwrap(),
             )
             .unwrap();
-        let (a, b) = (
-            l32.to_scalar::<f32>().unwrap() as f64,
-            l64.to_scalar::<f64>().unwrap(),
-        );
-        assert!((a - b).abs() < 1e-5 * b.abs().max(1.0), "loss {a} vs {b}");
+        assert_losses_match(&l32, &l64);
         let (g32, g64) = (l32.backward().unwrap(), l64.backward().unwrap());
-        let max_abs = |t: &Tensor| -> f64 {
-            t.abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
-        let mut checked = 0;
-        for (name, v) in vm32.data().lock().unwrap().iter() {
-            if !name.starts_with("ae.") || !crate::init::is_trainable(name) {
-                continue;
-            }
-            let w64 = &vm64.data().lock().unwrap()[name];
-            let ga = g32
-                .get(v.as_tensor())
-                .expect(name)
-                .to_dtype(DType::F64)
-                .unwrap();
-            let gb = g64.get(w64.as_tensor()).expect(name).clone();
-            let scale = max_abs(&gb);
-            let d = max_abs(&(ga - &gb).unwrap());
-            assert!(
-                d <= 1e-4 * scale.max(1e-3),
-                "{name}: gradient differs by {d} (scale {scale})"
-            );
-            checked += 1;
-        }
+        let checked = assert_grads_match(
+            (&vm32, &g32),
+            (&vm64, &g64),
+            |name| name.starts_with("ae."),
+            false,
+        );
         // 2 encoder + 2 decoder LSTM layers (4 each), 2 + 2 linear layers (2 each), output.
         assert_eq!(checked, 26);
     }
