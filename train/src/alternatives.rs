@@ -20,18 +20,18 @@
 //! study's 7-layer regressor) for the first two, HitMusicNet's for the third.
 
 use crate::checkpoint::StageProgress;
-use crate::config::{HmnRunConfig, Monitor, StageConfig};
+use crate::config::{HmnRunConfig, StageConfig};
 use crate::data::{Dataset, Sample};
 use crate::loss::{LossConfig, RegressionLoss};
 use crate::trainer::{
-    chunked, chunked_mean, fingerprint, set_var, train_hitmusicnet_as, Control, Run, StageFns,
+    chunked_mean, fingerprint, init_study_scheme, monitored, over_batches,
+    regressor_on_codes_stage, standardise, train_hitmusicnet_as, Control, Run, StageFns,
 };
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use chorder_models::feature_autoencoder::Normalizer;
 use chorder_models::hitmusicnet::HitMusicNetConfig;
 use chorder_models::hmn_embedding::{embedding_summary, HmnEmbedding};
-use chorder_models::init::{init_varmap, InitConfig, DTYPE};
+use chorder_models::init::DTYPE;
 use chorder_models::lstm_regressor::{LstmRegressor, LstmRegressorConfig};
 use chorder_models::single_autoencoder::{SingleAeModel, SingleAeModelConfig};
 use rand::RngCore;
@@ -241,9 +241,7 @@ pub struct TrainedAlternative {
 impl TrainedAlternative {
     /// Predictions in \[0, 1\] for every song of `ds`, in order.
     pub fn predict(&self, ds: &Dataset) -> Result<Vec<f32>> {
-        let dev = Device::Cpu;
-        chunked(ds.len(), |c| {
-            let b = ds.batch(c, &dev)?;
+        over_batches(ds, |b| {
             self.model.forward(&b.embeddings, &b.lengths, &b.features)
         })?
         .to_dtype(DType::F32)?
@@ -260,45 +258,6 @@ pub struct AlternativeStages {
     pub stages: Vec<StageProgress>,
 }
 
-/// Rows `idx` of `t` (`[N, …]` → `[idx.len(), …]`).
-fn rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
-    let i = Tensor::from_vec(
-        idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-        idx.len(),
-        t.device(),
-    )?;
-    t.index_select(&i, 0)
-}
-
-/// What a regression stage monitors: validation MAE or loss of `pred` against `y`.
-fn monitored(pred: &Tensor, y: &Tensor, monitor: Monitor, loss: &RegressionLoss) -> Result<f64> {
-    let v = match monitor {
-        Monitor::ValMae => (pred - y)?.abs()?.mean_all()?,
-        _ => loss.loss(pred, y)?,
-    };
-    v.to_dtype(DType::F64)?.to_scalar::<f64>()
-}
-
-/// A fresh varmap initialised with the study's scheme (Xavier-uniform, constant bias).
-fn init(vm: &VarMap, seed: u64, bias: f64) -> Result<()> {
-    init_varmap(
-        vm,
-        &InitConfig {
-            seed,
-            bias,
-            gain: 1.0,
-        },
-    )
-    .map(|_| ())
-}
-
-/// Sets `{prefix}.shift`/`.scale` to standardise `rows_of_data`.
-fn standardise(vm: &VarMap, prefix: &str, rows_of_data: &[&[f32]]) -> Result<()> {
-    let (shift, scale) = Normalizer::standardize_params(rows_of_data);
-    set_var(vm, &format!("{prefix}.shift"), &shift)?;
-    set_var(vm, &format!("{prefix}.scale"), &scale)
-}
-
 fn check_sizes(name: &str, (d, f): (usize, usize), data: &Dataset) -> Result<()> {
     if (d, f) != (data.emb_dim, data.feat_dim) {
         candle_core::bail!(
@@ -308,6 +267,35 @@ fn check_sizes(name: &str, (d, f): (usize, usize), data: &Dataset) -> Result<()>
         );
     }
     Ok(())
+}
+
+/// The set-up the two sequence alternatives share: checks the data's sizes against the
+/// model's `(D, F)`, loads the model with `load` on a fresh varmap, initialises it with the
+/// study's scheme (`seed`, `bias`) and standardises its normalisers
+/// `{norm_prefix}emb_norm` and `{norm_prefix}feat_norm` on `train`.
+fn build<M>(
+    name: &str,
+    sizes: (usize, usize),
+    (seed, bias): (u64, f64),
+    norm_prefix: &str,
+    train: &Dataset,
+    load: impl FnOnce(VarBuilder) -> Result<M>,
+) -> Result<(VarMap, M)> {
+    check_sizes(name, sizes, train)?;
+    let vm = VarMap::new();
+    let model = load(VarBuilder::from_varmap(&vm, DTYPE, &Device::Cpu))?;
+    init_study_scheme(&vm, seed, bias)?;
+    standardise(
+        &vm,
+        &format!("{norm_prefix}emb_norm"),
+        &train.embedding_rows(),
+    )?;
+    standardise(
+        &vm,
+        &format!("{norm_prefix}feat_norm"),
+        &train.feature_rows(),
+    )?;
+    Ok((vm, model))
 }
 
 /// Trains `single-ae` on `train`, early-stopping on `val`; with `run_dir`, checkpoints every
@@ -321,12 +309,14 @@ pub fn train_single_ae(
 ) -> Result<Option<TrainedAlternative>> {
     let dev = Device::Cpu;
     let ae = &cfg.model.autoencoder;
-    check_sizes("single-ae", (ae.emb_dim, ae.feat_dim), train)?;
-    let vm = VarMap::new();
-    let model = SingleAeModel::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
-    init(&vm, cfg.seed, cfg.init_bias)?;
-    standardise(&vm, "ae.emb_norm", &train.embedding_rows())?;
-    standardise(&vm, "ae.feat_norm", &train.feature_rows())?;
+    let (vm, model) = build(
+        "single-ae",
+        (ae.emb_dim, ae.feat_dim),
+        (cfg.seed, cfg.init_bias),
+        "ae.",
+        train,
+        |vb| SingleAeModel::load(cfg.model.clone(), vb),
+    )?;
     let mut run = Run::open(
         &vm,
         run_dir,
@@ -366,32 +356,19 @@ pub fn train_single_ae(
     let loss = RegressionLoss::new(&cfg.loss, mean, sd);
     {
         let codes = |ds: &Dataset| {
-            chunked(ds.len(), |c| {
-                let b = ds.batch(c, &dev)?;
-                m.ae.encode(&b.embeddings, &b.lengths, &b.features)
-            })
+            over_batches(ds, |b| m.ae.encode(&b.embeddings, &b.lengths, &b.features))
         };
         let (train_codes, val_codes) = (codes(train)?, codes(val)?);
         let train_y = Tensor::from_vec(train.targets(), train.len(), &dev)?;
         let val_y = Tensor::from_vec(val.targets(), val.len(), &dev)?;
-        let mut batch_loss = |idx: &[usize], rng: &mut dyn RngCore| -> Result<Tensor> {
-            let pred = m.head_forward_t(&rows(&train_codes, idx)?, Some(rng))?;
-            loss.loss(&pred, &rows(&train_y, idx)?)
-        };
-        let monitor = cfg.regressor.monitor;
-        let mut validate =
-            || -> Result<f64> { monitored(&m.head.forward(&val_codes)?, &val_y, monitor, &loss) };
-        let fns = StageFns {
-            batch_loss: &mut batch_loss,
-            validate: &mut validate,
-        };
-        if !run.stage(
-            1,
-            "single_ae_regressor",
-            &cfg.regressor,
-            "head.",
-            train.len(),
-            fns,
+        let head = |x: &Tensor, rng: Option<&mut dyn RngCore>| m.head_forward_t(x, rng);
+        if !regressor_on_codes_stage(
+            &mut run,
+            (1, "single_ae_regressor", &cfg.regressor),
+            &head,
+            &loss,
+            (&train_codes, &train_y),
+            (&val_codes, &val_y),
         )? {
             return Ok(None);
         }
@@ -415,16 +392,14 @@ pub fn train_lstm_regressor(
     control: &mut Control,
 ) -> Result<Option<TrainedAlternative>> {
     let dev = Device::Cpu;
-    check_sizes(
+    let (vm, model) = build(
         "lstm-regressor",
         (cfg.model.emb_dim, cfg.model.feat_dim),
+        (cfg.seed, cfg.init_bias),
+        "",
         train,
+        |vb| LstmRegressor::load(cfg.model.clone(), vb),
     )?;
-    let vm = VarMap::new();
-    let model = LstmRegressor::load(cfg.model.clone(), VarBuilder::from_varmap(&vm, DTYPE, &dev))?;
-    init(&vm, cfg.seed, cfg.init_bias)?;
-    standardise(&vm, "emb_norm", &train.embedding_rows())?;
-    standardise(&vm, "feat_norm", &train.feature_rows())?;
     let mut run = Run::open(
         &vm,
         run_dir,
@@ -443,10 +418,7 @@ pub fn train_lstm_regressor(
     };
     let monitor = cfg.regressor.monitor;
     let mut validate = || -> Result<f64> {
-        let pred = chunked(val.len(), |c| {
-            let b = val.batch(c, &dev)?;
-            m.forward(&b.embeddings, &b.lengths, &b.features)
-        })?;
+        let pred = over_batches(val, |b| m.forward(&b.embeddings, &b.lengths, &b.features))?;
         monitored(&pred, &val_y, monitor, &loss)
     };
     let fns = StageFns {
@@ -469,13 +441,9 @@ pub fn train_lstm_regressor(
 /// `ds` with every song's feature vector extended by its embedding summary
 /// ([`embedding_summary`]: per-dimension mean and sd over its windows), `F → F + 2D`.
 pub fn with_embedding_summary(ds: &Dataset) -> Result<Dataset> {
-    let dev = Device::Cpu;
-    let summary = chunked(ds.len(), |c| {
-        let b = ds.batch(c, &dev)?;
-        embedding_summary(&b.embeddings, &b.lengths)
-    })?
-    .to_dtype(DType::F32)?
-    .to_vec2::<f32>()?;
+    let summary = over_batches(ds, |b| embedding_summary(&b.embeddings, &b.lengths))?
+        .to_dtype(DType::F32)?
+        .to_vec2::<f32>()?;
     let mut out = Dataset::new(ds.emb_dim, ds.feat_dim + 2 * ds.emb_dim);
     for (s, extra) in ds.samples.iter().zip(summary) {
         let mut features = s.features.clone();

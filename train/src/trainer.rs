@@ -9,7 +9,7 @@
 
 use crate::checkpoint::{epoch_rng, Checkpointer, EpochLog, Progress, StageProgress};
 use crate::config::{HmnRunConfig, Monitor, RunConfig, StageConfig};
-use crate::data::Dataset;
+use crate::data::{Batch, Dataset};
 use crate::loss::RegressionLoss;
 use crate::optim::StageOptimizer;
 use candle_core::{DType, Device, Result, Tensor, Var};
@@ -409,6 +409,94 @@ pub(crate) fn chunked_mean(n: usize, mut f: impl FnMut(&[usize]) -> Result<Tenso
     Ok(total / n.max(1) as f64)
 }
 
+/// `f` over every song of `ds` in batches of [`EVAL_CHUNK`] (in order), the `[b, …]`
+/// results concatenated to `[ds.len(), …]`.
+pub(crate) fn over_batches(
+    ds: &Dataset,
+    mut f: impl FnMut(&Batch) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let dev = Device::Cpu;
+    chunked(ds.len(), |c| f(&ds.batch(c, &dev)?))
+}
+
+/// Rows `idx` of `t` (`[N, …]` → `[idx.len(), …]`).
+pub(crate) fn select_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
+    let i = Tensor::from_vec(
+        idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+        idx.len(),
+        t.device(),
+    )?;
+    t.index_select(&i, 0)
+}
+
+/// Initialises every variable of `vm` with the study's scheme (Xavier-uniform weights with
+/// gain 1, constant `bias`) from `seed`.
+pub(crate) fn init_study_scheme(vm: &VarMap, seed: u64, bias: f64) -> Result<()> {
+    init_varmap(
+        vm,
+        &InitConfig {
+            seed,
+            bias,
+            gain: 1.0,
+        },
+    )
+    .map(|_| ())
+}
+
+/// Sets the normaliser `{prefix}.shift`/`.scale` of `vm` to standardise `rows` (each of
+/// length `F`) to mean 0, sd 1.
+pub(crate) fn standardise(vm: &VarMap, prefix: &str, rows: &[&[f32]]) -> Result<()> {
+    let (shift, scale) = Normalizer::standardize_params(rows);
+    set_var(vm, &format!("{prefix}.shift"), &shift)?;
+    set_var(vm, &format!("{prefix}.scale"), &scale)
+}
+
+/// What a regression stage monitors: with [`Monitor::ValMae`] the mean absolute error of
+/// `pred` against `y` (both `[N]`), otherwise `loss` of them.
+pub(crate) fn monitored(
+    pred: &Tensor,
+    y: &Tensor,
+    monitor: Monitor,
+    loss: &RegressionLoss,
+) -> Result<f64> {
+    let v = match monitor {
+        Monitor::ValMae => (pred - y)?.abs()?.mean_all()?,
+        _ => loss.loss(pred, y)?,
+    };
+    v.to_dtype(DType::F64)?.to_scalar::<f64>()
+}
+
+/// A regressor head: codes `[B, C]` → popularity `[B]`, dropout drawn from the RNG when
+/// given (training).
+pub(crate) type HeadFn<'f> = dyn Fn(&Tensor, Option<&mut dyn RngCore>) -> Result<Tensor> + 'f;
+
+/// Stage `idx`, `name`: the regressor (variables under `head.`) on frozen, precomputed
+/// codes `[N, C]` with targets `[N]` (`train` and `val` as `(codes, targets)`), trained on
+/// `loss` and monitored by `cfg.monitor` on the validation codes. Returns `false` if
+/// [`Control`] stopped the run.
+pub(crate) fn regressor_on_codes_stage(
+    run: &mut Run<'_>,
+    (idx, name, cfg): (usize, &str, &StageConfig),
+    head: &HeadFn<'_>,
+    loss: &RegressionLoss,
+    (train_codes, train_y): (&Tensor, &Tensor),
+    (val_codes, val_y): (&Tensor, &Tensor),
+) -> Result<bool> {
+    let n_train = train_codes.dim(0)?;
+    let mut batch_loss = |idx: &[usize], rng: &mut dyn RngCore| -> Result<Tensor> {
+        let pred = head(&select_rows(train_codes, idx)?, Some(rng))?;
+        loss.loss(&pred, &select_rows(train_y, idx)?)
+    };
+    let monitor = cfg.monitor;
+    let mut validate =
+        || -> Result<f64> { monitored(&head(val_codes, None)?, val_y, monitor, loss) };
+    let fns = StageFns {
+        batch_loss: &mut batch_loss,
+        validate: &mut validate,
+    };
+    run.stage(idx, name, cfg, "head.", n_train, fns)
+}
+
 /// Trains the study's model on `train`, early-stopping on `val`. With `run_dir`, checkpoints
 /// every epoch and resumes from an existing checkpoint of the same config and data. Returns
 /// `None` when [`Control::stop_after_epochs`] stopped it.
@@ -434,21 +522,10 @@ pub fn train_study(
             train.feat_dim
         );
     }
-    init_varmap(
-        &vm,
-        &InitConfig {
-            seed: cfg.seed,
-            bias: cfg.init_bias,
-            gain: 1.0,
-        },
-    )?;
+    init_study_scheme(&vm, cfg.seed, cfg.init_bias)?;
     // Normalisers from the training split (deterministic; also restored with the checkpoint).
-    let (shift, scale) = Normalizer::standardize_params(&train.embedding_rows());
-    set_var(&vm, "seq_ae.norm.shift", &shift)?;
-    set_var(&vm, "seq_ae.norm.scale", &scale)?;
-    let (shift, scale) = Normalizer::standardize_params(&train.feature_rows());
-    set_var(&vm, "feat_ae.norm.shift", &shift)?;
-    set_var(&vm, "feat_ae.norm.scale", &scale)?;
+    standardise(&vm, "seq_ae.norm", &train.embedding_rows())?;
+    standardise(&vm, "feat_ae.norm", &train.feature_rows())?;
 
     let mut run = Run::open(
         &vm,
@@ -495,12 +572,7 @@ pub fn train_study(
         let m = &model;
         let feats = &train_b.features;
         let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
-            let i = Tensor::from_vec(
-                idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                idx.len(),
-                &dev,
-            )?;
-            m.feat_ae.reconstruction_loss(&feats.index_select(&i, 0)?)
+            m.feat_ae.reconstruction_loss(&select_rows(feats, idx)?)
         };
         let mut validate = || -> Result<f64> {
             m.feat_ae
@@ -528,45 +600,18 @@ pub fn train_study(
     let loss = RegressionLoss::new(&cfg.loss, mean, sd);
     {
         let m = &model;
-        let codes = |ds: &Dataset| {
-            chunked(ds.len(), |c| {
-                let b = ds.batch(c, &dev)?;
-                m.codes(&b.embeddings, &b.lengths, &b.features)
-            })
-        };
+        let codes =
+            |ds: &Dataset| over_batches(ds, |b| m.codes(&b.embeddings, &b.lengths, &b.features));
         let (train_codes, val_codes) = (codes(train)?, codes(val)?);
-        let (train_y, val_y) = (&train_b.targets, &val_b.targets);
-        let mut batch_loss = |idx: &[usize], rng: &mut dyn RngCore| -> Result<Tensor> {
-            let i = Tensor::from_vec(
-                idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                idx.len(),
-                &dev,
-            )?;
-            let pred = m
-                .head
-                .forward_t(&train_codes.index_select(&i, 0)?, Some(rng))?;
-            loss.loss(&pred, &train_y.index_select(&i, 0)?)
-        };
-        let monitor = cfg.regressor.monitor;
-        let mut validate = || -> Result<f64> {
-            let pred = m.head.forward(&val_codes)?;
-            match monitor {
-                Monitor::ValMae => (pred - val_y)?
-                    .abs()?
-                    .mean_all()?
-                    .to_dtype(DType::F64)?
-                    .to_scalar::<f64>(),
-                _ => loss
-                    .loss(&pred, val_y)?
-                    .to_dtype(DType::F64)?
-                    .to_scalar::<f64>(),
-            }
-        };
-        let fns = StageFns {
-            batch_loss: &mut batch_loss,
-            validate: &mut validate,
-        };
-        if !run.stage(2, "regressor", &cfg.regressor, "head.", train.len(), fns)? {
+        let head = |x: &Tensor, rng: Option<&mut dyn RngCore>| m.head.forward_t(x, rng);
+        if !regressor_on_codes_stage(
+            &mut run,
+            (2, "regressor", &cfg.regressor),
+            &head,
+            &loss,
+            (&train_codes, &train_b.targets),
+            (&val_codes, &val_b.targets),
+        )? {
             return Ok(None);
         }
     }
@@ -581,9 +626,7 @@ pub fn train_study(
 
 /// Predictions in \[0, 1\] of the study's model for every song of `ds`, in order.
 pub fn predict_study(model: &PopularityModel, ds: &Dataset) -> Result<Vec<f32>> {
-    let dev = Device::Cpu;
-    chunked(ds.len(), |c| {
-        let b = ds.batch(c, &dev)?;
+    over_batches(ds, |b| {
         model.forward(&b.embeddings, &b.lengths, &b.features)
     })?
     .to_dtype(DType::F32)?
@@ -627,14 +670,7 @@ pub(crate) fn train_hitmusicnet_as(
             train.feat_dim
         );
     }
-    init_varmap(
-        &vm,
-        &InitConfig {
-            seed: cfg.seed,
-            bias: cfg.init_bias,
-            gain: 1.0,
-        },
-    )?;
+    init_study_scheme(&vm, cfg.seed, cfg.init_bias)?;
     let (lo, scale) = Normalizer::minmax_params(&train.feature_rows());
     set_var(&vm, "input_norm.shift", &lo)?;
     set_var(&vm, "input_norm.scale", &scale)?;
@@ -650,18 +686,10 @@ pub(crate) fn train_hitmusicnet_as(
     let all_val: Vec<usize> = (0..val.len()).collect();
     let train_b = train.batch(&all_train, &dev)?;
     let val_b = val.batch(&all_val, &dev)?;
-    let select = |t: &Tensor, idx: &[usize]| -> Result<Tensor> {
-        let i = Tensor::from_vec(
-            idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-            idx.len(),
-            &dev,
-        )?;
-        t.index_select(&i, 0)
-    };
     {
         let m = &model;
         let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
-            m.reconstruction_loss(&select(&train_b.features, idx)?)
+            m.reconstruction_loss(&select_rows(&train_b.features, idx)?)
         };
         let mut validate = || -> Result<f64> {
             m.reconstruction_loss(&val_b.features)?
@@ -691,30 +719,15 @@ pub(crate) fn train_hitmusicnet_as(
         let m = &model;
         let train_codes = m.code(&train_b.features)?.detach();
         let val_codes = m.code(&val_b.features)?.detach();
-        let mut batch_loss = |idx: &[usize], rng: &mut dyn RngCore| -> Result<Tensor> {
-            let pred = m.head_forward_t(&select(&train_codes, idx)?, Some(rng))?;
-            loss.loss(&pred, &select(&train_b.targets, idx)?)
-        };
-        let monitor = cfg.regressor.monitor;
-        let mut validate = || -> Result<f64> {
-            let pred = m.head_forward_t(&val_codes, None)?;
-            match monitor {
-                Monitor::ValMae => (pred - &val_b.targets)?
-                    .abs()?
-                    .mean_all()?
-                    .to_dtype(DType::F64)?
-                    .to_scalar::<f64>(),
-                _ => loss
-                    .loss(&pred, &val_b.targets)?
-                    .to_dtype(DType::F64)?
-                    .to_scalar::<f64>(),
-            }
-        };
-        let fns = StageFns {
-            batch_loss: &mut batch_loss,
-            validate: &mut validate,
-        };
-        if !run.stage(1, stage_names[1], &cfg.regressor, "head.", train.len(), fns)? {
+        let head = |x: &Tensor, rng: Option<&mut dyn RngCore>| m.head_forward_t(x, rng);
+        if !regressor_on_codes_stage(
+            &mut run,
+            (1, stage_names[1], &cfg.regressor),
+            &head,
+            &loss,
+            (&train_codes, &train_b.targets),
+            (&val_codes, &val_b.targets),
+        )? {
             return Ok(None);
         }
     }
