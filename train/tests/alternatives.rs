@@ -4,32 +4,15 @@
 //! reach, and far above the random baseline), appear in every report, and resume after a
 //! stop exactly where an uninterrupted run ends.
 
-use chorder_models::bundle::Licence;
+mod common;
+
 use chorder_models::regressor::RegressorConfig;
 use chorder_train::alternatives::Alternative;
-use chorder_train::config::{Monitor, StageConfig};
+use chorder_train::config::Monitor;
 use chorder_train::data::Dataset;
-use chorder_train::experiment::{run_experiment, ExperimentConfig, ExperimentReport};
-use chorder_train::export::ExportInfo;
-use chorder_train::optim::AdamParams;
-use chorder_train::synth::{synthetic, SynthConfig};
+use chorder_train::experiment::ExperimentConfig;
 use chorder_train::trainer::Control;
-use std::path::Path;
-
-fn stage(epochs: usize, batch: usize, lr: f64, patience: usize) -> StageConfig {
-    StageConfig {
-        epochs,
-        batch_size: batch,
-        optimizer: AdamParams {
-            lr,
-            ..Default::default()
-        },
-        adadelta: None,
-        patience: Some(patience),
-        min_delta: 0.0,
-        monitor: Monitor::ValLoss,
-    }
-}
+use common::{assert_same_stages, run, sets, stage};
 
 /// Small networks; the study's model and HitMusicNet get `base_epochs` per stage (they are
 /// tested in `synthetic.rs`), the alternatives `alt_epochs`.
@@ -69,41 +52,11 @@ fn config(train: &Dataset, base_epochs: usize, alt_epochs: usize) -> ExperimentC
     cfg
 }
 
-fn info() -> ExportInfo {
-    ExportInfo {
-        source: "synthetic".into(),
-        source_sha256: String::new(),
-        embedding_model: "test-embedding".into(),
-        converted_by: "test".into(),
-        licence: Licence {
-            spdx: "MIT".into(),
-            text: "test".into(),
-        },
-    }
-}
-
-fn run(
-    cfg: &ExperimentConfig,
-    sets: (&Dataset, &Dataset, &Dataset),
-    out: &Path,
-    control: &mut Control,
-) -> Option<ExperimentReport> {
-    let fe = chorder_engine::FrontEndConfig::musicnn();
-    run_experiment(cfg, sets, out, &fe, &info(), control).unwrap()
-}
-
 #[test]
 fn each_alternative_beats_random_on_held_out_songs() {
     // 48 features, so HitMusicNet's n/5 code (here of 48 + 2·12 inputs) is not tiny: with
     // 16 its 8-d code and 8-4-3 head sometimes die (ReLU) and predict a constant.
-    let all = synthetic(&SynthConfig {
-        n: 900,
-        seed: 21,
-        feat_dim: 48,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(600);
-    let (val, test) = rest.split_at(150);
+    let (train, val, test) = sets(900, 21, Some(48), 600, 150);
     let mut cfg = config(&train, 1, 60);
     // HitMusicNet's small nets take more (but cheap, ~10 ms) epochs to converge.
     cfg.alternatives.hmn_embedding.autoencoder.epochs = 200;
@@ -194,13 +147,7 @@ fn each_alternative_beats_random_on_held_out_songs() {
 
 #[test]
 fn alternatives_resume_like_an_uninterrupted_run() {
-    let all = synthetic(&SynthConfig {
-        n: 160,
-        seed: 5,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(100);
-    let (val, test) = rest.split_at(30);
+    let (train, val, test) = sets(160, 5, None, 100, 30);
     let mut cfg = config(&train, 1, 3);
     cfg.alternatives.enabled = vec![Alternative::SingleAe, Alternative::LstmRegressor];
     // Exercise the dropout RNG across the resume.
@@ -246,25 +193,7 @@ fn alternatives_resume_like_an_uninterrupted_run() {
         .zip(&full.alternative_stages)
     {
         assert_eq!(ra.name, fa.name);
-        assert_eq!(ra.stages.len(), fa.stages.len());
-        for (r, f) in ra.stages.iter().zip(&fa.stages) {
-            assert_eq!(
-                (
-                    &r.name,
-                    r.epochs_done,
-                    r.best_epoch,
-                    r.best_bits,
-                    r.optimizer_steps
-                ),
-                (
-                    &f.name,
-                    f.epochs_done,
-                    f.best_epoch,
-                    f.best_bits,
-                    f.optimizer_steps
-                )
-            );
-        }
+        assert_same_stages(&ra.stages, &fa.stages);
     }
     // A different seed changes the result, so the equality above is not vacuous.
     let mut other = cfg.clone();

@@ -1,25 +1,19 @@
 //! The bundles an experiment writes carry their split-conformal calibration on the
 //! validation split: the stored residuals are those of the loaded bundle on that split.
 
-use chorder_models::bundle::{Licence, ModelBundle};
+mod common;
+
+use chorder_models::bundle::ModelBundle;
 use chorder_models::calibration::{conformal_half_width, DEFAULT_COVERAGES};
 use chorder_models::hitmusicnet::HitMusicNet;
 use chorder_models::regressor::PopularityModel;
-use chorder_train::experiment::{run_experiment, ExperimentConfig};
-use chorder_train::export::ExportInfo;
-use chorder_train::synth::{synthetic, SynthConfig};
+use chorder_train::experiment::ExperimentConfig;
 use chorder_train::trainer::{predict_hmn, predict_study, Control};
+use common::{run, sets};
 
 #[test]
 fn experiment_bundles_are_calibrated_on_the_validation_split() {
-    let all = synthetic(&SynthConfig {
-        n: 120,
-        seed: 9,
-        feat_dim: 30,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(70);
-    let (val, test) = rest.split_at(30);
+    let (train, val, test) = sets(120, 9, Some(30), 70, 30);
     let mut cfg = ExperimentConfig::default();
     cfg.fit_to_data(train.emb_dim, train.feat_dim);
     for s in [
@@ -33,27 +27,13 @@ fn experiment_bundles_are_calibrated_on_the_validation_split() {
     }
     cfg.study.model.seq.lstm_dims = vec![16];
     cfg.study.model.seq.linear_dims = vec![16];
-    let info = ExportInfo {
-        source: "synthetic".into(),
-        source_sha256: String::new(),
-        embedding_model: "test-embedding".into(),
-        converted_by: "test".into(),
-        licence: Licence {
-            spdx: "MIT".into(),
-            text: "test".into(),
-        },
-    };
     let out = tempfile::tempdir().unwrap();
-    let fe = chorder_engine::FrontEndConfig::musicnn();
-    run_experiment(
+    run(
         &cfg,
         (&train, &val, &test),
         out.path(),
-        &fe,
-        &info,
         &mut Control::default(),
     )
-    .unwrap()
     .unwrap();
     let truth = val.targets();
     for file in ["chorder_popularity.safetensors", "hitmusicnet.safetensors"] {

@@ -3,44 +3,22 @@
 //! sees only the features, and above the random baseline; and a run stopped after k epochs
 //! and resumed must end exactly where an uninterrupted run ends.
 
+mod common;
+
 use chorder_models::feature_autoencoder::FeatureAutoencoderConfig;
 use chorder_models::hitmusicnet::HitMusicNetConfig;
 use chorder_models::regressor::{PopularityModelConfig, RegressorConfig};
 use chorder_models::seq_autoencoder::SeqAutoencoderConfig;
-use chorder_train::config::{HmnRunConfig, Monitor, RunConfig, StageConfig};
+use chorder_train::config::{HmnRunConfig, RunConfig};
 use chorder_train::data::Dataset;
 use chorder_train::metrics::{metrics, random_baseline, win_rate, ModelReport};
-use chorder_train::optim::AdamParams;
-use chorder_train::synth::{synthetic, SynthConfig};
 use chorder_train::trainer::{predict_hmn, predict_study, train_hitmusicnet, train_study, Control};
+use common::{assert_same_stages, info, run, sets, stage};
 use std::time::Instant;
 
 fn data() -> (Dataset, Dataset, Dataset) {
     // 48 features, so HitMusicNet's n/2, n/3, n/5 sizing gives a usable net (24-16-9).
-    let all = synthetic(&SynthConfig {
-        n: 1600,
-        seed: 11,
-        feat_dim: 48,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(1000);
-    let (val, test) = rest.split_at(200);
-    (train, val, test)
-}
-
-fn stage(epochs: usize, batch: usize, lr: f64, patience: usize) -> StageConfig {
-    StageConfig {
-        epochs,
-        batch_size: batch,
-        optimizer: AdamParams {
-            lr,
-            ..Default::default()
-        },
-        adadelta: None,
-        patience: Some(patience),
-        min_delta: 0.0,
-        monitor: Monitor::ValLoss,
-    }
+    sets(1600, 11, Some(48), 1000, 200)
 }
 
 fn study_config(d: &Dataset) -> RunConfig {
@@ -155,13 +133,7 @@ fn study_model_beats_hitmusicnet_beats_random() {
 
 #[test]
 fn resumed_run_ends_like_an_uninterrupted_one() {
-    let all = synthetic(&SynthConfig {
-        n: 300,
-        seed: 3,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(200);
-    let (val, test) = rest.split_at(50);
+    let (train, val, test) = sets(300, 3, None, 200, 50);
     let mut cfg = study_config(&train);
     cfg.seq_autoencoder = stage(3, 64, 3e-3, 10);
     cfg.feature_autoencoder = stage(3, 64, 3e-3, 10);
@@ -220,24 +192,8 @@ fn resumed_run_ends_like_an_uninterrupted_one() {
     let p_resumed = predict_study(&resumed.model, &test).unwrap();
     assert_eq!(p_resumed, p_full, "resumed run differs");
     // Same stages, epochs and decisions; losses equal up to JSON's float round trip.
-    assert_eq!(resumed.stages.len(), full.stages.len());
+    assert_same_stages(&resumed.stages, &full.stages);
     for (r, f) in resumed.stages.iter().zip(&full.stages) {
-        assert_eq!(
-            (
-                &r.name,
-                r.epochs_done,
-                r.best_epoch,
-                r.best_bits,
-                r.optimizer_steps
-            ),
-            (
-                &f.name,
-                f.epochs_done,
-                f.best_epoch,
-                f.best_bits,
-                f.optimizer_steps
-            )
-        );
         for (er, ef) in r.history.iter().zip(&f.history) {
             assert!(
                 (er.train_loss - ef.train_loss).abs() < 1e-12
@@ -266,19 +222,12 @@ fn resumed_run_ends_like_an_uninterrupted_one() {
 
 #[test]
 fn exported_bundles_load_and_predict_the_same() {
-    use chorder_models::bundle::{Licence, ModelBundle};
+    use chorder_models::bundle::ModelBundle;
     use chorder_models::hitmusicnet::HitMusicNet;
     use chorder_models::regressor::PopularityModel;
-    use chorder_train::export::{hitmusicnet_bundle, popularity_bundle, ExportInfo};
+    use chorder_train::export::{hitmusicnet_bundle, popularity_bundle};
 
-    let all = synthetic(&SynthConfig {
-        n: 120,
-        seed: 4,
-        feat_dim: 20,
-        ..Default::default()
-    });
-    let (train, rest) = all.split_at(80);
-    let (val, test) = rest.split_at(20);
+    let (train, val, test) = sets(120, 4, Some(20), 80, 20);
     let mut cfg = study_config(&train);
     cfg.seq_autoencoder = stage(1, 40, 3e-3, 10);
     cfg.feature_autoencoder = stage(1, 40, 3e-3, 10);
@@ -286,16 +235,7 @@ fn exported_bundles_load_and_predict_the_same() {
     let study = train_study(&cfg, &train, &val, None, &mut Control::default())
         .unwrap()
         .unwrap();
-    let info = ExportInfo {
-        source: "synthetic".into(),
-        source_sha256: String::new(),
-        embedding_model: "test-embedding".into(),
-        converted_by: "chorder-train test".into(),
-        licence: Licence {
-            spdx: "MIT OR Apache-2.0".into(),
-            text: "test weights".into(),
-        },
-    };
+    let info = info();
     let fe = chorder_engine::FrontEndConfig::musicnn();
     let bytes = popularity_bundle(&study.varmap, &cfg.model, &fe, &info).unwrap();
     let bundle = ModelBundle::parse(&bytes).unwrap();
@@ -352,20 +292,13 @@ fn exported_bundles_load_and_predict_the_same() {
 
 #[test]
 fn experiment_writes_bundles_and_reports_and_resumes() {
-    use chorder_models::bundle::Licence;
-    use chorder_train::experiment::{run_experiment, ExperimentConfig};
-    use chorder_train::export::ExportInfo;
+    use chorder_train::experiment::ExperimentConfig;
 
-    let all = synthetic(&SynthConfig {
-        n: 150,
-        seed: 6,
-        feat_dim: 30,
+    let (train, val, test) = sets(150, 6, Some(30), 100, 20);
+    let mut cfg = ExperimentConfig {
+        study: study_config(&train),
         ..Default::default()
-    });
-    let (train, rest) = all.split_at(100);
-    let (val, test) = rest.split_at(20);
-    let mut cfg = ExperimentConfig::default();
-    cfg.study = study_config(&train);
+    };
     cfg.study.seq_autoencoder = stage(2, 50, 3e-3, 10);
     cfg.study.feature_autoencoder = stage(2, 50, 3e-3, 10);
     cfg.study.regressor = stage(2, 50, 1e-3, 10);
@@ -373,44 +306,20 @@ fn experiment_writes_bundles_and_reports_and_resumes() {
     cfg.hitmusicnet.regressor.epochs = 2;
     cfg.fit_to_data(train.emb_dim, train.feat_dim);
     assert_eq!(cfg.hitmusicnet.model.input_dim, 30);
-    let info = ExportInfo {
-        source: "synthetic".into(),
-        source_sha256: String::new(),
-        embedding_model: "test-embedding".into(),
-        converted_by: "test".into(),
-        licence: Licence {
-            spdx: "MIT".into(),
-            text: "test".into(),
-        },
-    };
-    let fe = chorder_engine::FrontEndConfig::musicnn();
     let out = tempfile::tempdir().unwrap();
     // Stopped inside HitMusicNet's training (6 study epochs + 1), then resumed.
     let mut c = Control {
         stop_after_epochs: Some(7),
         ..Default::default()
     };
-    assert!(
-        run_experiment(&cfg, (&train, &val, &test), out.path(), &fe, &info, &mut c)
-            .unwrap()
-            .is_none()
-    );
+    assert!(run(&cfg, (&train, &val, &test), out.path(), &mut c).is_none());
     // The resumed call reports its stages and epochs to an observer.
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
     let mut resumed = Control {
         observer: Some(Box::new(Recorder(seen.clone()))),
         ..Default::default()
     };
-    let r = run_experiment(
-        &cfg,
-        (&train, &val, &test),
-        out.path(),
-        &fe,
-        &info,
-        &mut resumed,
-    )
-    .unwrap()
-    .unwrap();
+    let r = run(&cfg, (&train, &val, &test), out.path(), &mut resumed).unwrap();
     // HitMusicNet's autoencoder resumes after its first epoch; its regressor starts fresh.
     assert_eq!(
         *seen.borrow(),
