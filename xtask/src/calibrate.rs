@@ -5,16 +5,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chorder_analysis::Embedder;
 use chorder_models::bundle::ModelBundle;
 use chorder_models::calibration::ConformalCalibration;
 use chorder_models::hitmusicnet::{HitMusicNet, HITMUSICNET_KIND};
 use chorder_models::regressor::{PopularityModel, POPULARITY_KIND};
 use chorder_train::data::Dataset;
 use chorder_train::export::{calibration_from_predictions, with_calibration};
-use chorder_train::trainer::{predict_hmn, predict_study};
 
-use crate::models::load_embedding_bundle;
+use crate::eval::{load_sets, predict_hitmusicnet, predict_popularity};
 
 /// Held-out split to calibrate on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -71,28 +69,9 @@ pub struct Args {
 /// A bundle's predictions (0-1) on a data set, for either bundle kind.
 fn predict(bundle: &ModelBundle, ds: &Dataset) -> anyhow::Result<Vec<f32>> {
     match bundle.meta().model_kind.as_str() {
-        POPULARITY_KIND => {
-            let model = PopularityModel::from_bundle(bundle)?;
-            anyhow::ensure!(
-                model.config().seq.emb_dim == ds.emb_dim
-                    && model.config().features.input_dim == ds.feat_dim,
-                "the model expects D = {}, F = {} but the data has D = {}, F = {}",
-                model.config().seq.emb_dim,
-                model.config().features.input_dim,
-                ds.emb_dim,
-                ds.feat_dim
-            );
-            Ok(predict_study(&model, ds)?)
-        }
+        POPULARITY_KIND => predict_popularity(&PopularityModel::from_bundle(bundle)?, ds),
         HITMUSICNET_KIND => {
-            let model = HitMusicNet::from_bundle(bundle)?;
-            anyhow::ensure!(
-                model.config().input_dim == ds.feat_dim,
-                "the model expects {} features, the data has {}",
-                model.config().input_dim,
-                ds.feat_dim
-            );
-            Ok(predict_hmn(&model, ds)?)
+            predict_hitmusicnet(&HitMusicNet::from_bundle(bundle)?, ds, "the model")
         }
         other => anyhow::bail!(
             "a `{other}` bundle has no popularity output to calibrate (expected \
@@ -120,22 +99,13 @@ fn empirical_coverage(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (_, val, test, source) = match (args.synthetic, &args.dataset) {
-        (Some(n), _) => {
-            let (a, b, c) = crate::train::synthetic_split(n);
-            (a, b, c, format!("synthetic ({n} songs)"))
-        }
-        (None, Some(dataset)) => {
-            let embedder = Embedder::shared(load_embedding_bundle(args.embedder.as_deref())?)?;
-            crate::train::load_split(
-                dataset,
-                args.cache.as_deref(),
-                args.clean_features,
-                &embedder,
-            )?
-        }
-        (None, None) => anyhow::bail!("give --dataset or --synthetic"),
-    };
+    let (_, val, test, source) = load_sets(
+        args.synthetic,
+        args.dataset.as_deref(),
+        args.cache.as_deref(),
+        args.clean_features,
+        args.embedder.as_deref(),
+    )?;
     let bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read {}", args.model.display()))?;
     let bundle = ModelBundle::parse(&bytes)

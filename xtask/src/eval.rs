@@ -3,13 +3,14 @@
 //! baseline; writes `report.json`, `report.md` and its PNG charts (see
 //! `chorder_train::report`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chorder_analysis::Embedder;
 use chorder_models::bundle::ModelBundle;
 use chorder_models::hitmusicnet::HitMusicNet;
 use chorder_models::regressor::PopularityModel;
+use chorder_train::data::Dataset;
 use chorder_train::metrics::EvalReport;
 use chorder_train::report::{write_markdown_report, ReportInputs};
 use chorder_train::trainer::{predict_hmn, predict_study};
@@ -57,49 +58,84 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let (train, val, test, source) = match (args.synthetic, &args.dataset) {
+/// The train, validation and test splits and the data set's name: with `synthetic = Some(n)`
+/// those of `train --synthetic n`, else the songs of `dataset` (a dataset.json) read from
+/// the cache `extract` wrote (`cache`, default `cache/` next to the dataset; the clean
+/// feature definitions with `clean_features`) for the embedding bundle `embedder`
+/// (default: the built-in MSD musicnn).
+pub(crate) fn load_sets(
+    synthetic: Option<usize>,
+    dataset: Option<&Path>,
+    cache: Option<&Path>,
+    clean_features: bool,
+    embedder: Option<&Path>,
+) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
+    match (synthetic, dataset) {
         (Some(n), _) => {
             let (a, b, c) = crate::train::synthetic_split(n);
-            (a, b, c, format!("synthetic ({n} songs)"))
+            Ok((a, b, c, format!("synthetic ({n} songs)")))
         }
         (None, Some(dataset)) => {
-            let embedder = Embedder::shared(load_embedding_bundle(args.embedder.as_deref())?)?;
-            crate::train::load_split(
-                dataset,
-                args.cache.as_deref(),
-                args.clean_features,
-                &embedder,
-            )?
+            let embedder = Embedder::shared(load_embedding_bundle(embedder)?)?;
+            crate::train::load_split(dataset, cache, clean_features, &embedder)
         }
         (None, None) => anyhow::bail!("give --dataset or --synthetic"),
-    };
-    let bundle = ModelBundle::load_file(&args.model)
-        .with_context(|| format!("cannot load {}", args.model.display()))?;
-    let model = PopularityModel::from_bundle(&bundle)?;
+    }
+}
+
+/// The study model's predictions (0-1) for every song of `ds`, after checking that the
+/// model reads `ds`'s embedding size `D` and feature count `F`.
+pub(crate) fn predict_popularity(
+    model: &PopularityModel,
+    ds: &Dataset,
+) -> anyhow::Result<Vec<f32>> {
     anyhow::ensure!(
-        model.config().seq.emb_dim == test.emb_dim
-            && model.config().features.input_dim == test.feat_dim,
+        model.config().seq.emb_dim == ds.emb_dim
+            && model.config().features.input_dim == ds.feat_dim,
         "the model expects D = {}, F = {} but the data has D = {}, F = {}",
         model.config().seq.emb_dim,
         model.config().features.input_dim,
-        test.emb_dim,
-        test.feat_dim
+        ds.emb_dim,
+        ds.feat_dim
     );
+    Ok(predict_study(model, ds)?)
+}
+
+/// HitMusicNet's predictions (0-1) for every song of `ds`, after checking that it reads
+/// `ds`'s feature count; `who` names it in the error ("the model", "the baseline").
+pub(crate) fn predict_hitmusicnet(
+    model: &HitMusicNet,
+    ds: &Dataset,
+    who: &str,
+) -> anyhow::Result<Vec<f32>> {
+    anyhow::ensure!(
+        model.config().input_dim == ds.feat_dim,
+        "{who} expects {} features, the data has {}",
+        model.config().input_dim,
+        ds.feat_dim
+    );
+    Ok(predict_hmn(model, ds)?)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (train, val, test, source) = load_sets(
+        args.synthetic,
+        args.dataset.as_deref(),
+        args.cache.as_deref(),
+        args.clean_features,
+        args.embedder.as_deref(),
+    )?;
+    let bundle = ModelBundle::load_file(&args.model)
+        .with_context(|| format!("cannot load {}", args.model.display()))?;
+    let model = PopularityModel::from_bundle(&bundle)?;
+    let pred = predict_popularity(&model, &test)?;
     let truth = test.targets();
-    let pred = predict_study(&model, &test)?;
     let reference = match &args.baseline {
         Some(p) => {
             let b = ModelBundle::load_file(p)
                 .with_context(|| format!("cannot load {}", p.display()))?;
             let hmn = HitMusicNet::from_bundle(&b)?;
-            anyhow::ensure!(
-                hmn.config().input_dim == test.feat_dim,
-                "the baseline expects {} features, the data has {}",
-                hmn.config().input_dim,
-                test.feat_dim
-            );
-            Some(predict_hmn(&hmn, &test)?)
+            Some(predict_hitmusicnet(&hmn, &test, "the baseline")?)
         }
         None => None,
     };
