@@ -24,7 +24,7 @@ use crate::config::{HmnRunConfig, StageConfig};
 use crate::data::{Dataset, Sample};
 use crate::loss::{LossConfig, RegressionLoss};
 use crate::trainer::{
-    chunked_mean, fingerprint, init_study_scheme, monitored, over_batches,
+    batch_loss_stage, fingerprint, init_study_scheme, monitored, over_batches,
     regressor_on_codes_stage, standardise, train_hitmusicnet_as, Control, Run, StageFns,
 };
 use candle_core::{DType, Device, Result, Tensor};
@@ -325,31 +325,15 @@ pub fn train_single_ae(
         control,
     )?;
     let m = &model;
-    {
-        let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
-            let b = train.batch(idx, &dev)?;
+    if !batch_loss_stage(
+        &mut run,
+        (0, "single_ae_autoencoder", &cfg.autoencoder, "ae."),
+        (train, val),
+        |b| {
             m.ae.reconstruction_loss(&b.embeddings, &b.lengths, &b.features)
-        };
-        let mut validate = || -> Result<f64> {
-            chunked_mean(val.len(), |c| {
-                let b = val.batch(c, &dev)?;
-                m.ae.reconstruction_loss(&b.embeddings, &b.lengths, &b.features)
-            })
-        };
-        let fns = StageFns {
-            batch_loss: &mut batch_loss,
-            validate: &mut validate,
-        };
-        if !run.stage(
-            0,
-            "single_ae_autoencoder",
-            &cfg.autoencoder,
-            "ae.",
-            train.len(),
-            fns,
-        )? {
-            return Ok(None);
-        }
+        },
+    )? {
+        return Ok(None);
     }
     // The regressor on the frozen codes.
     let (mean, sd) = train.target_mean_sd();

@@ -466,6 +466,28 @@ pub(crate) fn monitored(
     v.to_dtype(DType::F64)?.to_scalar::<f64>()
 }
 
+/// Stage `idx`, `name`, training the variables under `prefix` on `loss` of padded batches
+/// of `train` (no randomness, e.g. a reconstruction loss), validated by the size-weighted
+/// mean of `loss` over `val`. Returns `false` if [`Control`] stopped the run.
+pub(crate) fn batch_loss_stage(
+    run: &mut Run<'_>,
+    (idx, name, cfg, prefix): (usize, &str, &StageConfig, &str),
+    (train, val): (&Dataset, &Dataset),
+    loss: impl Fn(&Batch) -> Result<Tensor>,
+) -> Result<bool> {
+    let dev = Device::Cpu;
+    let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
+        loss(&train.batch(idx, &dev)?)
+    };
+    let mut validate =
+        || -> Result<f64> { chunked_mean(val.len(), |c| loss(&val.batch(c, &dev)?)) };
+    let fns = StageFns {
+        batch_loss: &mut batch_loss,
+        validate: &mut validate,
+    };
+    run.stage(idx, name, cfg, prefix, train.len(), fns)
+}
+
 /// A regressor head: codes `[B, C]` → popularity `[B]`, dropout drawn from the RNG when
 /// given (training).
 pub(crate) type HeadFn<'f> = dyn Fn(&Tensor, Option<&mut dyn RngCore>) -> Result<Tensor> + 'f;
@@ -536,32 +558,13 @@ pub fn train_study(
     )?;
 
     // 1a. Sequence autoencoder.
-    {
-        let m = &model;
-        let mut batch_loss = |idx: &[usize], _rng: &mut dyn RngCore| -> Result<Tensor> {
-            let b = train.batch(idx, &dev)?;
-            m.seq_ae.reconstruction_loss(&b.embeddings, &b.lengths)
-        };
-        let mut validate = || -> Result<f64> {
-            chunked_mean(val.len(), |c| {
-                let b = val.batch(c, &dev)?;
-                m.seq_ae.reconstruction_loss(&b.embeddings, &b.lengths)
-            })
-        };
-        let fns = StageFns {
-            batch_loss: &mut batch_loss,
-            validate: &mut validate,
-        };
-        if !run.stage(
-            0,
-            "seq_autoencoder",
-            &cfg.seq_autoencoder,
-            "seq_ae.",
-            train.len(),
-            fns,
-        )? {
-            return Ok(None);
-        }
+    if !batch_loss_stage(
+        &mut run,
+        (0, "seq_autoencoder", &cfg.seq_autoencoder, "seq_ae."),
+        (train, val),
+        |b| model.seq_ae.reconstruction_loss(&b.embeddings, &b.lengths),
+    )? {
+        return Ok(None);
     }
     // 1b. Feature autoencoder.
     let all_train: Vec<usize> = (0..train.len()).collect();
