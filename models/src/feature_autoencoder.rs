@@ -160,26 +160,8 @@ impl FeatureAutoencoder {
         let mut rdims = dims.clone();
         rdims.reverse();
         let norm = Normalizer::load(cfg.input_dim, vb.pp("norm"))?.with_clamp(cfg.clamp_z);
-        let enc = Mlp::load(
-            MlpConfig {
-                dims,
-                hidden: Activation::Relu,
-                output: Activation::None,
-                dropout: 0.0,
-                dropout_layers: 0,
-            },
-            vb.pp("enc"),
-        )?;
-        let dec = Mlp::load(
-            MlpConfig {
-                dims: rdims,
-                hidden: Activation::Relu,
-                output: Activation::None,
-                dropout: 0.0,
-                dropout_layers: 0,
-            },
-            vb.pp("dec"),
-        )?;
+        let enc = Mlp::load(MlpConfig::relu(dims, Activation::None), vb.pp("enc"))?;
+        let dec = Mlp::load(MlpConfig::relu(rdims, Activation::None), vb.pp("dec"))?;
         Ok(Self {
             norm,
             enc,
@@ -222,6 +204,7 @@ impl FeatureAutoencoder {
 mod tests {
     use super::*;
     use crate::init::{init_varmap, InitConfig, DTYPE};
+    use crate::test_util::flat;
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -287,22 +270,9 @@ mod tests {
             clamp: None,
         };
         let x = Tensor::new(&[[5f32, -0.5, -7.0]], &dev).unwrap();
-        let free: Vec<f32> = norm
-            .forward(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let free = flat(norm.forward(&x).unwrap());
         assert_eq!(free, vec![400.0, -0.5, -14.0]);
-        let bounded: Vec<f32> = norm
-            .with_clamp(Some(5.0))
-            .forward(&x)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
+        let bounded = flat(norm.with_clamp(Some(5.0)).forward(&x).unwrap());
         assert_eq!(bounded, vec![5.0, -0.5, -5.0]);
         // A config saved before `clamp_z` existed gets the default bound; `null` removes it.
         let old: FeatureAutoencoderConfig =

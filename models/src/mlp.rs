@@ -55,6 +55,20 @@ pub struct MlpConfig {
     pub dropout_layers: usize,
 }
 
+impl MlpConfig {
+    /// Layers `dims[0] → … → dims[last]` with ReLU after every hidden layer, `output` after
+    /// the last, and no dropout (the autoencoders' encoders and decoders).
+    pub fn relu(dims: Vec<usize>, output: Activation) -> Self {
+        Self {
+            dims,
+            hidden: Activation::Relu,
+            output,
+            dropout: 0.0,
+            dropout_layers: 0,
+        }
+    }
+}
+
 /// Feed-forward stack (see the module doc).
 #[derive(Debug, Clone)]
 pub struct Mlp {

@@ -107,23 +107,11 @@ impl SeqAutoencoder {
         let mut dec_fc_dims = enc_fc_dims.clone();
         dec_fc_dims.reverse();
         let enc_fc = Mlp::load(
-            MlpConfig {
-                dims: enc_fc_dims,
-                hidden: Activation::Relu,
-                output: Activation::None,
-                dropout: 0.0,
-                dropout_layers: 0,
-            },
+            MlpConfig::relu(enc_fc_dims, Activation::None),
             vb.pp("enc.fc"),
         )?;
         let dec_fc = Mlp::load(
-            MlpConfig {
-                dims: dec_fc_dims,
-                hidden: Activation::Relu,
-                output: Activation::Relu,
-                dropout: 0.0,
-                dropout_layers: 0,
-            },
+            MlpConfig::relu(dec_fc_dims, Activation::Relu),
             vb.pp("dec.fc"),
         )?;
         // Decoder LSTMs: Hk → Hk → H(k-1) → … → H1.
@@ -273,7 +261,9 @@ pub fn masked_mean(x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
 mod tests {
     use super::*;
     use crate::init::DTYPE;
-    use crate::test_util::{assert_grads_match, assert_losses_match, copy_vars_f64, init_seeded};
+    use crate::test_util::{
+        assert_grads_match, assert_losses_match, copy_vars_f64, init_seeded, max_abs,
+    };
     use candle_core::Device;
     use candle_nn::VarMap;
 
@@ -285,17 +275,8 @@ mod tests {
         (vm, m)
     }
 
-    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+        max_abs(&(a - b).unwrap())
     }
 
     fn cfg() -> SeqAutoencoderConfig {

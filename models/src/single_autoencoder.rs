@@ -93,16 +93,7 @@ impl SingleAutoencoder {
         let mut dec_fc_dims = enc_fc_dims.clone();
         dec_fc_dims.reverse();
         let mlp = |dims: Vec<usize>, vb: VarBuilder| {
-            Mlp::load(
-                MlpConfig {
-                    dims,
-                    hidden: Activation::Relu,
-                    output: Activation::None,
-                    dropout: 0.0,
-                    dropout_layers: 0,
-                },
-                vb,
-            )
+            Mlp::load(MlpConfig::relu(dims, Activation::None), vb)
         };
         let mut dec_lstm_dims = vec![h_last];
         dec_lstm_dims.extend(cfg.lstm_dims.iter().rev());
