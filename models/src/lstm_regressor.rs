@@ -132,7 +132,7 @@ mod tests {
     use super::*;
     use crate::init::DTYPE;
     use crate::test_util::{
-        assert_grads_match, assert_losses_match, copy_vars_f64, flat, init_seeded, max_abs_diff,
+        assert_grads_match, assert_losses_match, f64_twin, flat, init_seeded, max_abs_diff,
     };
     use candle_core::Device;
     use candle_nn::VarMap;
@@ -206,13 +206,7 @@ mod tests {
         use candle_core::DType;
         let dev = Device::Cpu;
         let (vm32, m32) = model();
-        let vm64 = VarMap::new();
-        let m64 = LstmRegressor::load(
-            m32.config().clone(),
-            VarBuilder::from_varmap(&vm64, DType::F64, &dev),
-        )
-        .unwrap();
-        copy_vars_f64(&vm32, &vm64);
+        let (vm64, m64) = f64_twin(&vm32, |vb| LstmRegressor::load(m32.config().clone(), vb));
         let emb = Tensor::randn(0f32, 1.0, (4, 5, 6), &dev).unwrap();
         let f = Tensor::randn(0f32, 1.0, (4, 4), &dev).unwrap();
         let y = Tensor::new(&[0.1f32, 0.9, 0.4, 0.7], &dev).unwrap();

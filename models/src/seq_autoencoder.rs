@@ -262,7 +262,7 @@ mod tests {
     use super::*;
     use crate::init::DTYPE;
     use crate::test_util::{
-        assert_grads_match, assert_losses_match, copy_vars_f64, init_seeded, max_abs,
+        assert_grads_match, assert_losses_match, f64_twin, init_seeded, max_abs,
     };
     use candle_core::Device;
     use candle_nn::VarMap;
@@ -410,13 +410,7 @@ mod tests {
         vm32.data().lock().unwrap()["norm.shift"]
             .set(&Tensor::full(0.2f32, 8, &dev).unwrap())
             .unwrap();
-        let vm64 = VarMap::new();
-        let m64 = SeqAutoencoder::load(
-            cfg(),
-            VarBuilder::from_varmap(&vm64, candle_core::DType::F64, &dev),
-        )
-        .unwrap();
-        copy_vars_f64(&vm32, &vm64);
+        let (vm64, m64) = f64_twin(&vm32, |vb| SeqAutoencoder::load(cfg(), vb));
         let x = Tensor::randn(0f32, 1.0, (4, 6, 8), &dev).unwrap();
         let lengths = [6, 2, 5, 1];
         let l32 = m32.reconstruction_loss(&x, &lengths).unwrap();

@@ -3,8 +3,8 @@
 //! gradients match the f64 tensor path's.
 
 use crate::init::{init_varmap, InitConfig};
-use candle_core::{backprop::GradStore, DType, Tensor};
-use candle_nn::VarMap;
+use candle_core::{backprop::GradStore, DType, Device, Result, Tensor};
+use candle_nn::{VarBuilder, VarMap};
 
 /// Initialises every variable of `vm` with the default scheme and `seed`.
 pub(crate) fn init_seeded(vm: &VarMap, seed: u64) {
@@ -18,8 +18,20 @@ pub(crate) fn init_seeded(vm: &VarMap, seed: u64) {
     .unwrap();
 }
 
+/// The same model in f64: `load` builds it on a fresh f64 varmap, whose variables are then
+/// set to `vm32`'s values.
+pub(crate) fn f64_twin<M>(
+    vm32: &VarMap,
+    load: impl FnOnce(VarBuilder) -> Result<M>,
+) -> (VarMap, M) {
+    let vm64 = VarMap::new();
+    let m64 = load(VarBuilder::from_varmap(&vm64, DType::F64, &Device::Cpu)).unwrap();
+    copy_vars_f64(vm32, &vm64);
+    (vm64, m64)
+}
+
 /// Sets every variable of `to` (same names, any dtype) to `from`'s value in f64.
-pub(crate) fn copy_vars_f64(from: &VarMap, to: &VarMap) {
+fn copy_vars_f64(from: &VarMap, to: &VarMap) {
     for (name, v) in from.data().lock().unwrap().iter() {
         to.data().lock().unwrap()[name]
             .set(&v.as_tensor().to_dtype(DType::F64).unwrap())
