@@ -12,7 +12,7 @@ use chorder_models::regressor::{PopularityModel, POPULARITY_KIND};
 use chorder_train::data::Dataset;
 use chorder_train::export::{calibration_from_predictions, with_calibration};
 
-use crate::eval::{load_sets, predict_hitmusicnet, predict_popularity};
+use crate::eval::{load_sets, predict_hitmusicnet, predict_popularity, CacheArgs};
 
 /// Held-out split to calibrate on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,15 +46,9 @@ pub struct Args {
     /// Held-out split whose residuals calibrate the model.
     #[arg(long, value_enum, default_value = "val")]
     pub split: HeldOut,
-    /// Cache folder (default: `cache/` next to the dataset file).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Embedding model bundle the cache was built with; default: the built-in MSD musicnn.
-    #[arg(long)]
-    pub embedder: Option<PathBuf>,
-    /// Use the cache of the clean feature definitions (as `extract --clean-features`).
-    #[arg(long)]
-    pub clean_features: bool,
+    /// Where the dataset's extracted songs are cached.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Use the held-out sets of `train --synthetic N` instead of a dataset.
     #[arg(long, conflicts_with = "dataset")]
     pub synthetic: Option<usize>,
@@ -99,13 +93,7 @@ fn empirical_coverage(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (_, val, test, source) = load_sets(
-        args.synthetic,
-        args.dataset.as_deref(),
-        args.cache.as_deref(),
-        args.clean_features,
-        args.embedder.as_deref(),
-    )?;
+    let (_, val, test, source) = load_sets(args.synthetic, args.dataset.as_deref(), &args.cache)?;
     let bytes = std::fs::read(&args.model)
         .with_context(|| format!("cannot read {}", args.model.display()))?;
     let bundle = ModelBundle::parse(&bytes)

@@ -38,15 +38,9 @@ pub struct Args {
     /// The dataset file (dataset.json) whose songs were extracted; its test split is used.
     #[arg(long, required_unless_present = "synthetic")]
     pub dataset: Option<PathBuf>,
-    /// Cache folder (default: `cache/` next to the dataset file).
-    #[arg(long)]
-    pub cache: Option<PathBuf>,
-    /// Embedding model bundle the cache was built with; default: the built-in MSD musicnn.
-    #[arg(long)]
-    pub embedder: Option<PathBuf>,
-    /// Use the cache of the clean feature definitions (as `extract --clean-features`).
-    #[arg(long)]
-    pub clean_features: bool,
+    /// Where the dataset's extracted songs are cached.
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Evaluate on the test set of `train --synthetic N` instead of a dataset.
     #[arg(long, conflicts_with = "dataset")]
     pub synthetic: Option<usize>,
@@ -58,17 +52,27 @@ pub struct Args {
     pub out: PathBuf,
 }
 
+/// The cache a dataset's songs were extracted to (`eval`, `calibrate`).
+#[derive(clap::Args)]
+pub struct CacheArgs {
+    /// Cache folder (default: `cache/` next to the dataset file).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Embedding model bundle the cache was built with; default: the built-in MSD musicnn.
+    #[arg(long)]
+    pub embedder: Option<PathBuf>,
+    /// Use the cache of the clean feature definitions (as `extract --clean-features`).
+    #[arg(long)]
+    pub clean_features: bool,
+}
+
 /// The train, validation and test splits and the data set's name: with `synthetic = Some(n)`
 /// those of `train --synthetic n`, else the songs of `dataset` (a dataset.json) read from
-/// the cache `extract` wrote (`cache`, default `cache/` next to the dataset; the clean
-/// feature definitions with `clean_features`) for the embedding bundle `embedder`
-/// (default: the built-in MSD musicnn).
+/// the cache `extract` wrote, as `cache` says.
 pub(crate) fn load_sets(
     synthetic: Option<usize>,
     dataset: Option<&Path>,
-    cache: Option<&Path>,
-    clean_features: bool,
-    embedder: Option<&Path>,
+    cache: &CacheArgs,
 ) -> anyhow::Result<(Dataset, Dataset, Dataset, String)> {
     match (synthetic, dataset) {
         (Some(n), _) => {
@@ -76,8 +80,13 @@ pub(crate) fn load_sets(
             Ok((a, b, c, format!("synthetic ({n} songs)")))
         }
         (None, Some(dataset)) => {
-            let embedder = Embedder::shared(load_embedding_bundle(embedder)?)?;
-            crate::train::load_split(dataset, cache, clean_features, &embedder)
+            let embedder = Embedder::shared(load_embedding_bundle(cache.embedder.as_deref())?)?;
+            crate::train::load_split(
+                dataset,
+                cache.cache.as_deref(),
+                cache.clean_features,
+                &embedder,
+            )
         }
         (None, None) => anyhow::bail!("give --dataset or --synthetic"),
     }
@@ -118,13 +127,8 @@ pub(crate) fn predict_hitmusicnet(
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (train, val, test, source) = load_sets(
-        args.synthetic,
-        args.dataset.as_deref(),
-        args.cache.as_deref(),
-        args.clean_features,
-        args.embedder.as_deref(),
-    )?;
+    let (train, val, test, source) =
+        load_sets(args.synthetic, args.dataset.as_deref(), &args.cache)?;
     let bundle = ModelBundle::load_file(&args.model)
         .with_context(|| format!("cannot load {}", args.model.display()))?;
     let model = PopularityModel::from_bundle(&bundle)?;
