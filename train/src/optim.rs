@@ -74,8 +74,8 @@ pub struct Adam {
 /// threads each unmapping costs a TLB shoot-down on the other core. With a 256 MiB
 /// `mmap` threshold and a 1 GiB trim threshold those buffers are reused instead (the same
 /// as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824`).
-/// Called by [`Adam::new`] and [`Adadelta::new`] (it acts once per process); the process keeps up to about the peak of a
-/// training step's memory after it ends.
+/// Part of [`tune_for_training`]; the process keeps up to about the peak of a training
+/// step's memory after it ends.
 pub fn retain_freed_memory() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -88,11 +88,30 @@ pub fn retain_freed_memory() {
     });
 }
 
+/// Products below this many multiply-adds (`m·n·k`) run on one thread during training.
+pub const SERIAL_GEMM_BELOW: usize = 1 << 24;
+
+/// Process-wide settings for training, applied once by [`Adam::new`] and
+/// [`Adadelta::new`]: [`retain_freed_memory`], and `gemm` (candle's matrix products) runs
+/// products under [`SERIAL_GEMM_BELOW`] multiply-adds on one thread (its default threshold
+/// is 48·48·256 ≈ 590k): a mini-batch product of the feature autoencoder or the regressor
+/// (`[200, 207] × [207, 103]` and smaller) costs less than handing it to the thread pool,
+/// and the sequence model's large products run in its own kernels, split by rows.
+pub fn tune_for_training() {
+    retain_freed_memory();
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if gemm::get_threading_threshold() < SERIAL_GEMM_BELOW {
+            gemm::set_threading_threshold(SERIAL_GEMM_BELOW);
+        }
+    });
+}
+
 impl Adam {
     /// Zero moments for `vars` (names are used only to save/restore the state). Also calls
-    /// [`retain_freed_memory`].
+    /// [`tune_for_training`].
     pub fn new(vars: Vec<(String, Var)>, params: AdamParams) -> Result<Self> {
-        retain_freed_memory();
+        tune_for_training();
         let m = vars
             .iter()
             .map(|(_, v)| v.as_tensor().zeros_like())
@@ -330,9 +349,9 @@ pub struct Adadelta {
 
 impl Adadelta {
     /// Zero accumulators for `vars` (names are used only to save/restore the state). Also
-    /// calls [`retain_freed_memory`].
+    /// calls [`tune_for_training`].
     pub fn new(vars: Vec<(String, Var)>, params: AdadeltaParams) -> Result<Self> {
-        retain_freed_memory();
+        tune_for_training();
         let a = vars
             .iter()
             .map(|(_, v)| v.as_tensor().zeros_like())
