@@ -14,8 +14,8 @@
 //! the state is carried through unchanged and the output is zero, which is what
 //! `pack_padded_sequence` → LSTM → `pad_packed_sequence` gives in PyTorch.
 //!
-//! Speed: for `f32` on the CPU the sequence forward projects the inputs of all steps with one
-//! matrix product and runs the recurrence as one fused custom op with a hand-written
+//! Speed: for `f32` on the CPU the sequence forward runs the whole layer (the input
+//! projection of all steps and the recurrence) as one fused custom op with a hand-written
 //! backward ([`fused`]); other dtypes and devices take the step-by-step tensor path
 //! ([`Lstm::forward_reference`]), which the tests compare it with.
 
