@@ -1513,16 +1513,9 @@ mod tests {
             );
             let g = loss.backward().unwrap();
             for (name, v) in [("y", &y), ("w", &w)] {
-                let diff = (g.get(v.as_tensor()).unwrap() - rg.get(v.as_tensor()).unwrap())
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let diff = crate::test_util::max_abs(
+                    &(g.get(v.as_tensor()).unwrap() - rg.get(v.as_tensor()).unwrap()).unwrap(),
+                );
                 assert!(diff < 1e-5, "d/d{name} differs by {diff}, {parts} parts");
             }
             let (gb, rb): (Vec<f32>, Vec<f32>) = (
@@ -1544,18 +1537,7 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (9, 5), &dev).unwrap();
         let fast = add_row_bias(x.as_tensor(), b.as_tensor()).unwrap();
         let slow = x.as_tensor().broadcast_add(b.as_tensor()).unwrap();
-        let diff = |a: &Tensor, c: &Tensor| -> f32 {
-            (a - c)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap()
-        };
+        let diff = |a: &Tensor, c: &Tensor| crate::test_util::max_abs(&(a - c).unwrap());
         assert!(diff(&fast, &slow) < 1e-6);
         let gf = (&fast * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let gs = (&slow * &w).unwrap().sum_all().unwrap().backward().unwrap();
