@@ -8,7 +8,7 @@ use clack_host::prelude::*;
 
 mod common;
 
-use common::{new_instance, plugin_library};
+use common::{new_instance, plugin_library, BlockRunner};
 
 fn signal(len: usize, channel: usize) -> Vec<f32> {
     (0..len)
@@ -41,45 +41,13 @@ fn clap_plugin_passes_audio_through_in_any_block_size() {
     let total = 48_000 * 2;
     let input: Vec<Vec<f32>> = (0..2).map(|c| signal(total, c)).collect();
     let mut output = vec![vec![f32::NAN; total]; 2];
-    let mut in_block = vec![vec![0.0f32; MAX]; 2];
-    let mut in_ports = AudioPorts::with_capacity(2, 1);
-    let mut out_ports = AudioPorts::with_capacity(2, 1);
-    let in_events_buf = EventBuffer::new();
-    let mut out_events_buf = EventBuffer::new();
+    let mut runner = BlockRunner::new(2, MAX);
     let sizes = [1usize, 7, 64, 33, 512, 1024, 128, 1000];
     let (mut pos, mut k, mut calls) = (0, 0, 0);
     while pos < total {
         let n = sizes[k % sizes.len()].min(total - pos);
         k += 1;
-        for (blk, inp) in in_block.iter_mut().zip(&input) {
-            blk[..n].copy_from_slice(&inp[pos..pos + n]);
-        }
-        let input_audio = in_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                in_block
-                    .iter_mut()
-                    .map(|b| InputChannel::variable(&mut b[..n])),
-            ),
-        }]);
-        let mut output_audio = out_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                output.iter_mut().map(|o| &mut o[pos..pos + n]),
-            ),
-        }]);
-        let input_events = InputEvents::from_buffer(&in_events_buf);
-        let mut output_events = OutputEvents::from_buffer(&mut out_events_buf);
-        processor
-            .process(
-                &input_audio,
-                &mut output_audio,
-                &input_events,
-                &mut output_events,
-                None,
-                None,
-            )
-            .expect("process");
+        runner.process(&mut processor, |c| &input[c], &mut output, pos, n);
         pos += n;
         calls += 1;
     }

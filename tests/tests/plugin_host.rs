@@ -25,7 +25,7 @@ use clack_host::prelude::*;
 
 mod common;
 
-use common::{new_instance, plugin_library, TestHost};
+use common::{new_instance, plugin_library, BlockRunner, TestHost};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -108,43 +108,13 @@ fn run_stereo(
     let mut processor = stopped.start_processing().expect("start processing");
     let total = mono.len();
     let mut output = vec![vec![f32::NAN; total]; 2];
-    let mut in_block = vec![vec![0.0f32; block]; 2];
-    let mut in_ports = AudioPorts::with_capacity(2, 1);
-    let mut out_ports = AudioPorts::with_capacity(2, 1);
-    let in_events_buf = EventBuffer::new();
-    let mut out_events_buf = EventBuffer::new();
+    let mut runner = BlockRunner::new(2, block);
     let pace = (rate / 2.0) as usize;
     let mut pos = 0;
     let mut next_wait = pace;
     while pos < total {
         let n = block.min(total - pos);
-        for blk in &mut in_block {
-            blk[..n].copy_from_slice(&mono[pos..pos + n]);
-        }
-        let input_audio = in_ports.with_input_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_input_only(
-                in_block
-                    .iter_mut()
-                    .map(|b| InputChannel::variable(&mut b[..n])),
-            ),
-        }]);
-        let mut output_audio = out_ports.with_output_buffers([AudioPortBuffer {
-            latency: 0,
-            channels: AudioPortBufferType::f32_output_only(
-                output.iter_mut().map(|o| &mut o[pos..pos + n]),
-            ),
-        }]);
-        processor
-            .process(
-                &input_audio,
-                &mut output_audio,
-                &InputEvents::from_buffer(&in_events_buf),
-                &mut OutputEvents::from_buffer(&mut out_events_buf),
-                None,
-                None,
-            )
-            .expect("process");
+        runner.process(&mut processor, |_| mono, &mut output, pos, n);
         pos += n;
         if pos >= next_wait {
             wait_for_analysis(instance, pos as u64);
